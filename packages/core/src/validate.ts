@@ -1,0 +1,101 @@
+import { isIP } from "node:net";
+import type { Slot, SlotState } from "./model.ts";
+
+/**
+ * Everything read from the table is checked here before it can reach the
+ * Runtime API: a value that passes cannot carry a `;`, a newline or a space
+ * into a command. The outcome is data, so a bad item becomes one `maint`
+ * slot and a counter, never an exception halfway through a batch.
+ */
+export type SlotCheck = { ok: true; slot: Slot } | { ok: false; slot: number; problems: string[] };
+
+const NAME = /^[A-Za-z0-9._:-]{1,128}$/;
+const STATES: readonly SlotState[] = ["free", "ready", "drain"];
+export const MAX_WEIGHT = 256;
+
+export function isIpLiteral(value: unknown): value is string {
+  return typeof value === "string" && isIP(value) !== 0;
+}
+
+export function isPort(value: unknown): value is number {
+  return typeof value === "number" && Number.isInteger(value) && value >= 1 && value <= 65535;
+}
+
+export function isWeight(value: unknown): value is number {
+  return typeof value === "number" && Number.isInteger(value) && value >= 0 && value <= MAX_WEIGHT;
+}
+
+export function isSafeName(value: unknown): value is string {
+  return typeof value === "string" && NAME.test(value);
+}
+
+function describe(value: unknown): string {
+  const text = typeof value === "string" ? JSON.stringify(value) : String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function optionalNumber(value: unknown): number | undefined {
+  return typeof value === "number" && Number.isFinite(value) ? value : undefined;
+}
+
+/**
+ * Checks one slot item (already unmarshalled to plain values). `expectedSlot`
+ * is the slot number the item was found under, when known.
+ */
+export function validateSlot(item: Record<string, unknown>, expectedSlot?: number): SlotCheck {
+  const problems: string[] = [];
+  const slotNo = item.slot;
+  const slot = typeof slotNo === "number" && Number.isInteger(slotNo) && slotNo >= 1 ? slotNo : undefined;
+  if (slot === undefined) problems.push(`slot ${describe(slotNo)} is not a slot number (expected an integer >= 1)`);
+  if (expectedSlot !== undefined && slot !== undefined && slot !== expectedSlot) {
+    problems.push(`slot ${slot} found where slot ${expectedSlot} was expected`);
+  }
+  const state = item.state;
+  if (typeof state !== "string" || !STATES.includes(state as SlotState)) {
+    problems.push(`state ${describe(state)} is not one of ${STATES.join(", ")}`);
+  }
+  const number = slot ?? expectedSlot ?? 0;
+  if (problems.length > 0) return { ok: false, slot: number, problems };
+
+  if (state === "free") {
+    return { ok: true, slot: { slot: number, state: "free", weight: 0, ...stamps(item) } };
+  }
+  if (!isIpLiteral(item.addr)) problems.push(`addr ${describe(item.addr)} is not an IP address`);
+  if (item.port !== undefined && item.port !== null && !isPort(item.port)) {
+    problems.push(`port ${describe(item.port)} is not a port (expected 1..65535)`);
+  }
+  if (!isWeight(item.weight)) problems.push(`weight ${describe(item.weight)} is not a weight (expected 0..${MAX_WEIGHT})`);
+  if (!isSafeName(item.name)) problems.push(`name ${describe(item.name)} is not a name (expected [A-Za-z0-9._:-])`);
+  for (const key of ["group", "az"] as const) {
+    const value = item[key];
+    if (value !== undefined && value !== null && value !== "" && !isSafeName(value)) {
+      problems.push(`${key} ${describe(value)} is not a name (expected [A-Za-z0-9._:-])`);
+    }
+  }
+  if (problems.length > 0) return { ok: false, slot: number, problems };
+  const result: Slot = {
+    slot: number,
+    state: state as SlotState,
+    addr: item.addr as string,
+    name: item.name as string,
+    weight: item.weight as number,
+    ...stamps(item),
+  };
+  if (isPort(item.port)) result.port = item.port;
+  if (typeof item.group === "string" && item.group !== "") result.group = item.group;
+  if (typeof item.az === "string" && item.az !== "") result.az = item.az;
+  const since = optionalNumber(item.since);
+  if (since !== undefined) result.since = since;
+  const drainUntil = optionalNumber(item.drainUntil);
+  if (drainUntil !== undefined) result.drainUntil = drainUntil;
+  return { ok: true, slot: result };
+}
+
+function stamps(item: Record<string, unknown>): Pick<Slot, "generation" | "epoch"> {
+  const out: Pick<Slot, "generation" | "epoch"> = {};
+  const generation = optionalNumber(item.generation);
+  if (generation !== undefined) out.generation = generation;
+  const epoch = optionalNumber(item.epoch);
+  if (epoch !== undefined) out.epoch = epoch;
+  return out;
+}

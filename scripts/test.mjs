@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+// `npm test`: preflight (HAProxy present), type check, then every test file
+// through node's own runner. Each file runs in its own process, so a test
+// that starts HAProxy or dynalite cannot leak them into another file.
+import { spawnSync } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { availableParallelism } from "node:os";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const args = process.argv.slice(2);
+
+function run(cmd, argv, opts = {}) {
+  const r = spawnSync(cmd, argv, { stdio: "inherit", cwd: root, ...opts });
+  if (r.error) return { status: 127, error: r.error };
+  return r;
+}
+
+function haproxyPresent() {
+  const r = spawnSync("haproxy", ["-v"], { encoding: "utf8" });
+  return r.status === 0 ? r.stdout.split("\n")[0] : null;
+}
+
+// HAProxy is a real part of the test bed: never skip silently when it is missing.
+let version = haproxyPresent();
+if (!version) {
+  if (process.getuid?.() === 0) {
+    console.log("preflight: haproxy not found, installing Debian's package: apt-get install -y haproxy");
+    let r = run("apt-get", ["install", "-y", "haproxy"], { env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+    if (r.status !== 0) {
+      run("apt-get", ["update"]);
+      r = run("apt-get", ["install", "-y", "haproxy"], { env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+    }
+    version = haproxyPresent();
+  }
+  if (!version) {
+    console.error("preflight: haproxy is required by the tests and is not installed.\n  run: sudo apt-get install -y haproxy");
+    process.exit(1);
+  }
+}
+console.log(`preflight: ${version}`);
+
+if (!args.includes("--no-typecheck")) {
+  console.log("typecheck: tsc --noEmit");
+  const tsc = run(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json", "--noEmit"]);
+  if (tsc.status !== 0) process.exit(tsc.status ?? 1);
+}
+
+function walk(dir, out) {
+  for (const name of readdirSync(dir)) {
+    if (name === "node_modules" || name.startsWith(".")) continue;
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) walk(p, out);
+    else if (name.endsWith(".test.ts")) out.push(relative(root, p));
+  }
+  return out;
+}
+
+const filters = args.filter((a) => !a.startsWith("--"));
+let files = [...walk(join(root, "packages"), []), ...walk(join(root, "test"), [])].sort();
+if (filters.length > 0) files = files.filter((f) => filters.some((x) => f.includes(x)));
+if (files.length === 0) {
+  console.error("no test files matched");
+  process.exit(1);
+}
+
+const concurrency = Math.max(2, Math.min(4, availableParallelism()));
+const r = run(process.execPath, [
+  "--import",
+  "tsx",
+  "--test",
+  `--test-concurrency=${concurrency}`,
+  "--test-timeout=240000",
+  "--test-reporter=spec",
+  ...files,
+]);
+process.exit(r.status ?? 1);
