@@ -3,3 +3,8 @@ export * from "./clock.ts";
 export * from "./model.ts";
 export * from "./validate.ts";
 export * from "./sleep.ts";
+export * from "./duration.ts";
+export * from "./config/index.ts";
+export * from "./ramp.ts";
+export * from "./assign.ts";
+export * from "./valve.ts";

@@ -1,0 +1,302 @@
+/**
+ * Every configuration key: its YAML path, kind, default, the environment
+ * variables that set it (HSDO's own names first, kept with their meaning,
+ * then the `HSDO_*` name), and the one-line documentation printed by
+ * `hsdo config` and mirrored in conf/hsdo.yaml and the README.
+ *
+ * Durations are written `30s`/`1m`/plain seconds and land in the Config as
+ * `<key>Ms` milliseconds.
+ */
+export type KeyKind = "string" | "int" | "number" | "bool" | "duration" | "list" | "enum" | "backends";
+
+export interface KeySpec {
+  path: string;
+  kind: KeyKind;
+  default: unknown;
+  env: string[];
+  doc: string;
+  min?: number;
+  max?: number;
+  values?: readonly string[];
+  /** Value may be unset (null): optional ports. */
+  optional?: boolean;
+  /** Never printed in full (tokens). */
+  secret?: boolean;
+}
+
+/** The `HSDO_*` name of a path: `server.weight.min` -> `HSDO_SERVER_WEIGHT_MIN`. */
+export function hsdoEnvName(path: string): string {
+  return `HSDO_${path
+    .replace(/([a-z0-9])([A-Z])/g, "$1_$2")
+    .replace(/\./g, "_")
+    .toUpperCase()}`;
+}
+
+function key(spec: Omit<KeySpec, "env"> & { legacy?: string[]; extraEnv?: string[] }): KeySpec {
+  const { legacy = [], extraEnv = [], ...rest } = spec;
+  return { ...rest, env: [...legacy, ...extraEnv, hsdoEnvName(spec.path)] };
+}
+
+export const DEFAULT_BACKEND = {
+  name: "http-backend",
+  prefix: "http-backend",
+  port: 80,
+  select: "all",
+  allInFallback: false,
+} as const;
+
+export const SCHEMA: readonly KeySpec[] = [
+  key({ path: "pool", kind: "string", default: "default", doc: "Name of the pool (one list of slots, one service) in the table." }),
+  key({
+    path: "size",
+    kind: "int",
+    default: 10,
+    min: 1,
+    max: 5000,
+    legacy: ["HAPROXY_BACKEND_SERVERS_LIST_SIZE"],
+    doc: "Number of slots; HAProxy's server-template needs at least this many servers.",
+  }),
+  key({
+    path: "interval",
+    kind: "duration",
+    default: "5s",
+    min: 100,
+    legacy: ["INTERVAL"],
+    doc: "Time between two ticks of the server and of the client.",
+  }),
+  key({ path: "debug", kind: "bool", default: false, legacy: ["DEBUG"], doc: "Log debug events." }),
+  key({
+    path: "region",
+    kind: "string",
+    default: "",
+    legacy: ["AWS_DEFAULT_REGION"],
+    doc: "AWS region when AWS_REGION is unset; empty leaves it to the SDK's own resolution.",
+  }),
+
+  key({ path: "dynamodb.table", kind: "string", default: "hsdo", legacy: ["DYNAMODB_TABLE_NAME"], doc: "DynamoDB table name." }),
+  key({
+    path: "dynamodb.endpoint",
+    kind: "string",
+    default: "",
+    doc: "Empty: the SDK's endpoint (AWS_ENDPOINT_URL_DYNAMODB works); `embedded`: in-process DynamoDB (dynalite); or a URL.",
+  }),
+  key({
+    path: "dynamodb.embeddedPath",
+    kind: "string",
+    default: "",
+    doc: "With `endpoint: embedded`: directory the data is persisted in; empty keeps it in memory.",
+  }),
+
+  key({
+    path: "http.port",
+    kind: "int",
+    default: 6789,
+    min: 0,
+    max: 65535,
+    legacy: ["EXPORTER_PORT"],
+    doc: "Port of /metrics, /healthz and /readyz; 0 turns the HTTP server off.",
+  }),
+  key({
+    path: "http.host",
+    kind: "string",
+    default: "0.0.0.0",
+    extraEnv: ["HSDO_METRICS_HOST"],
+    doc: "Bind address of the HTTP server.",
+  }),
+
+  key({
+    path: "server.mode",
+    kind: "enum",
+    default: "aws",
+    values: ["aws", "consul", "static"],
+    legacy: ["SERVER_MODE"],
+    doc: "Where targets are listed: AWS Auto Scaling Groups, Consul, or a static YAML file.",
+  }),
+  key({ path: "server.id", kind: "string", default: "", doc: "This server's name in the lease; empty: hostname and pid." }),
+  key({
+    path: "server.aws.asgNames",
+    kind: "list",
+    default: [],
+    legacy: ["SERVER_ASG_NAMES"],
+    doc: "Auto Scaling Groups whose instances are targets (comma-separated in the environment).",
+  }),
+  key({
+    path: "server.aws.lifecycleHook",
+    kind: "string",
+    default: "",
+    doc: "Name of a termination lifecycle hook to complete (CONTINUE) once a leaving instance is drained.",
+  }),
+  key({
+    path: "server.aws.port",
+    kind: "int",
+    default: null,
+    optional: true,
+    min: 1,
+    max: 65535,
+    doc: "Port stored with ASG targets; unset leaves it to each client backend's port.",
+  }),
+  key({
+    path: "server.consul.url",
+    kind: "string",
+    default: "http://127.0.0.1:8500",
+    legacy: ["SERVER_CONSUL_API_URL"],
+    doc: "Consul HTTP API address.",
+  }),
+  key({
+    path: "server.consul.services",
+    kind: "list",
+    default: [],
+    legacy: ["SERVER_CONSUL_SERVICE_NAME"],
+    doc: "Consul services whose instances are targets.",
+  }),
+  key({ path: "server.consul.tags", kind: "list", default: [], doc: "Only instances carrying all these tags." }),
+  key({ path: "server.consul.passingOnly", kind: "bool", default: true, doc: "Only instances whose checks all pass are ready." }),
+  key({ path: "server.consul.azMetaKey", kind: "string", default: "az", doc: "Node meta key, then service meta key, holding the AZ." }),
+  key({ path: "server.consul.wait", kind: "duration", default: "30s", min: 1000, max: 600_000, doc: "Blocking query wait time." }),
+  key({
+    path: "server.consul.token",
+    kind: "string",
+    default: "",
+    secret: true,
+    extraEnv: ["CONSUL_HTTP_TOKEN"],
+    doc: "Consul ACL token (never printed).",
+  }),
+  key({ path: "server.consul.datacenter", kind: "string", default: "", doc: "Consul datacenter; empty: the agent's." }),
+  key({ path: "server.static.file", kind: "string", default: "", doc: "YAML file of targets for `mode: static`, re-read on change." }),
+  key({
+    path: "server.weight.min",
+    kind: "int",
+    default: 1,
+    min: 0,
+    max: 256,
+    legacy: ["SERVER_HAPROXY_BACKEND_SERVER_MIN_WEIGHT"],
+    doc: "Weight of a new target.",
+  }),
+  key({
+    path: "server.weight.max",
+    kind: "int",
+    default: 10,
+    min: 1,
+    max: 256,
+    legacy: ["SERVER_HAPROXY_BACKEND_SERVER_MAX_WEIGHT"],
+    doc: "Weight a target ramps up to.",
+  }),
+  key({
+    path: "server.weight.step",
+    kind: "int",
+    default: 1,
+    min: 1,
+    max: 256,
+    legacy: ["SERVER_HAPROXY_BACKEND_SERVER_INCREASE_WEIGHT"],
+    doc: "Weight added at every ramp interval.",
+  }),
+  key({
+    path: "server.weight.interval",
+    kind: "duration",
+    default: "30s",
+    min: 0,
+    legacy: ["SERVER_HAPROXY_BACKEND_SERVER_INCREASE_WEIGHT_INTERVAL"],
+    doc: "Time between two ramp steps.",
+  }),
+  key({
+    path: "server.drain",
+    kind: "duration",
+    default: "30s",
+    min: 0,
+    doc: "How long a leaving target stays in `drain` (no new sessions) before its slot is freed.",
+  }),
+  key({
+    path: "server.maxRemovalFraction",
+    kind: "number",
+    default: 0.5,
+    min: 0,
+    max: 1,
+    doc: "Safety valve: a source answer that would remove more than this fraction of live targets at once is held (see confirmTicks).",
+  }),
+  key({
+    path: "server.confirmTicks",
+    kind: "int",
+    default: 3,
+    min: 1,
+    max: 1000,
+    doc: "A held answer is applied once the same answer has repeated this many ticks in a row.",
+  }),
+  key({
+    path: "server.lease",
+    kind: "duration",
+    default: "15s",
+    min: 1000,
+    doc: "Leader lease: a standby takes over after seeing it unrenewed this long.",
+  }),
+  key({
+    path: "server.heartbeat",
+    kind: "duration",
+    default: "3s",
+    min: 100,
+    doc: "How often the leader renews its lease (well below `server.lease`).",
+  }),
+
+  key({
+    path: "client.socket",
+    kind: "string",
+    default: "/var/run/haproxy/admin.sock",
+    legacy: ["CLIENT_HAPROXY_SOCKET_PATH"],
+    doc: "HAProxy Runtime API: a unix socket path, or ipv4@host:port.",
+  }),
+  key({ path: "client.timeout", kind: "duration", default: "5s", min: 100, doc: "Timeout of one Runtime API exchange." }),
+  key({
+    path: "client.az",
+    kind: "string",
+    default: "",
+    doc: "This node's AZ for `dedicated` backends; `auto` reads it from the EC2 instance metadata service.",
+  }),
+  key({
+    path: "client.groups",
+    kind: "list",
+    default: [],
+    legacy: ["CLIENT_ASG_NAMES"],
+    doc: "This node's groups (ASG names, Consul services) for `dedicated` backends.",
+  }),
+  key({
+    path: "client.backends",
+    kind: "backends",
+    default: [DEFAULT_BACKEND],
+    doc: "HAProxy backends to drive: name, prefix, port, pool, select (all|dedicated|fallback), allInFallback. JSON in the environment; HSDO's CLIENT_HAPROXY_* variables build it too.",
+  }),
+  key({
+    path: "client.cacheDir",
+    kind: "string",
+    default: "/var/lib/hsdo",
+    doc: "Directory of the last good snapshot, used at start-up when DynamoDB cannot be read; empty: no cache.",
+  }),
+  key({
+    path: "client.maxSnapshotAge",
+    kind: "duration",
+    default: "60s",
+    min: 1000,
+    doc: "/readyz turns false when the table was not read successfully for this long (HAProxy keeps its state).",
+  }),
+  key({
+    path: "client.batchBytes",
+    kind: "int",
+    default: 16000,
+    min: 512,
+    max: 1_048_576,
+    doc: "Largest batch of Runtime API commands sent at once (keep below HAProxy's tune.bufsize).",
+  }),
+];
+
+/** Legacy HSDO variables that build `client.backends` (see legacyBackends in load.ts). */
+export const LEGACY_BACKEND_ENV = [
+  "CLIENT_HAPROXY_BACKEND_NAME",
+  "CLIENT_HAPROXY_BACKEND_BASE_NAME",
+  "CLIENT_HAPROXY_BACKEND_SERVER_PORT",
+  "CLIENT_DEDICATED_ASG",
+  "CLIENT_HAPROXY_FALLBACK_BACKEND_NAME",
+  "CLIENT_HAPROXY_FALLBACK_BACKEND_BASE_NAME",
+  "CLIENT_ALL_SERVERS_IN_FALLBACK_BACKEND",
+] as const;
+
+export const BACKEND_KEYS = ["name", "prefix", "port", "pool", "select", "allInFallback"] as const;
+
+export const SCHEMA_BY_PATH: ReadonlyMap<string, KeySpec> = new Map(SCHEMA.map((s) => [s.path, s]));
