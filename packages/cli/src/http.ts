@@ -1,0 +1,49 @@
+import { createServer, type Server } from "node:http";
+import type { Logger } from "./logger.ts";
+import type { Metrics } from "./metrics.ts";
+
+export interface Readiness {
+  ready: boolean;
+  reasons: string[];
+}
+
+export interface HttpOptions {
+  host: string;
+  port: number;
+  metrics: Metrics;
+  readiness: () => Readiness;
+  log: Logger;
+}
+
+/** /metrics, /healthz (the process answers) and /readyz (the roles say they are ready, with reasons). */
+export async function startHttp(opts: HttpOptions): Promise<Server> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405, { allow: "GET, HEAD" }).end();
+      return;
+    }
+    if (path === "/healthz") {
+      res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+    } else if (path === "/readyz") {
+      const r = opts.readiness();
+      res.writeHead(r.ready ? 200 : 503, { "content-type": "application/json" }).end(`${JSON.stringify(r)}\n`);
+    } else if (path === "/metrics") {
+      opts.metrics.registry.metrics().then(
+        (text) => res.writeHead(200, { "content-type": opts.metrics.registry.contentType }).end(text),
+        (err: unknown) => res.writeHead(500).end(String(err)),
+      );
+    } else {
+      res.writeHead(404, { "content-type": "text/plain" }).end("not found: try /metrics, /healthz or /readyz\n");
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (err: NodeJS.ErrnoException) =>
+      reject(new Error(`cannot listen on ${opts.host}:${opts.port} for /metrics: ${err.code ?? err.message} (set EXPORTER_PORT / http.port, or 0 to turn it off)`)),
+    );
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  const addr = server.address();
+  opts.log.info("http listening", { address: typeof addr === "object" && addr ? `${addr.address}:${addr.port}` : String(addr) });
+  return server;
+}

@@ -1,0 +1,71 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/**
+ * Every metric of DESIGN.md in one registry built by the composition root
+ * and handed to the server and client loops (no global registry).
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  // Server
+  readonly slots = new Gauge({ name: "hsdo_slots", help: "Slots by state", labelNames: ["pool", "state"], registers: [this.registry] });
+  readonly slotWeight = new Gauge({ name: "hsdo_slot_weight", help: "Weight of each occupied slot", labelNames: ["pool", "slot"], registers: [this.registry] });
+  readonly leader = new Gauge({ name: "hsdo_leader", help: "1 when this server holds the lease", labelNames: ["pool"], registers: [this.registry] });
+  readonly epoch = new Gauge({ name: "hsdo_epoch", help: "Leadership term of this server (or last seen)", labelNames: ["pool"], registers: [this.registry] });
+  readonly generation = new Gauge({ name: "hsdo_generation", help: "Generation of the pool published or applied", labelNames: ["pool", "role"], registers: [this.registry] });
+  readonly sourceTargets = new Gauge({ name: "hsdo_source_targets", help: "Targets listed by the source, by health", labelNames: ["source", "health"], registers: [this.registry] });
+  readonly sourceErrors = new Counter({ name: "hsdo_source_errors_total", help: "Source listings that failed", labelNames: ["source"], registers: [this.registry] });
+  readonly unassigned = new Gauge({ name: "hsdo_unassigned_targets", help: "Ready targets waiting for a free slot", labelNames: ["pool"], registers: [this.registry] });
+  readonly valveHeld = new Counter({ name: "hsdo_safety_valve_held_total", help: "Source answers held by the safety valve", labelNames: ["pool"], registers: [this.registry] });
+  readonly publications = new Counter({ name: "hsdo_publications_total", help: "Generations published", labelNames: ["pool"], registers: [this.registry] });
+  readonly lifecycleCompletions = new Counter({ name: "hsdo_lifecycle_completions_total", help: "ASG lifecycle actions completed", labelNames: ["outcome"], registers: [this.registry] });
+
+  // Both
+  readonly tickDuration = new Histogram({
+    name: "hsdo_tick_duration_seconds",
+    help: "Duration of one tick",
+    labelNames: ["role"],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly tickErrors = new Counter({ name: "hsdo_tick_errors_total", help: "Ticks that ended in an error", labelNames: ["role"], registers: [this.registry] });
+  readonly dynamoRequests = new Counter({
+    name: "hsdo_dynamodb_requests_total",
+    help: "DynamoDB requests by operation and outcome",
+    labelNames: ["operation", "outcome"],
+    registers: [this.registry],
+  });
+  readonly dynamoCapacity = new Counter({
+    name: "hsdo_dynamodb_consumed_capacity_total",
+    help: "DynamoDB capacity units consumed by operation",
+    labelNames: ["operation"],
+    registers: [this.registry],
+  });
+
+  // Client
+  readonly runtimeCommands = new Counter({
+    name: "hsdo_runtime_api_commands_total",
+    help: "Runtime API commands sent, by backend and outcome",
+    labelNames: ["backend", "outcome"],
+    registers: [this.registry],
+  });
+  readonly runtimeErrors = new Counter({ name: "hsdo_runtime_api_errors_total", help: "Runtime API exchanges that failed", labelNames: ["kind"], registers: [this.registry] });
+  readonly driftCorrections = new Counter({
+    name: "hsdo_drift_corrections_total",
+    help: "Commands that repaired HAProxy state changed behind hsdo's back (restart, hand edits)",
+    labelNames: ["backend"],
+    registers: [this.registry],
+  });
+  readonly invalidSlots = new Gauge({ name: "hsdo_invalid_slots", help: "Slot items that failed validation (kept in maint)", labelNames: ["pool"], registers: [this.registry] });
+  readonly snapshotAge = new Gauge({ name: "hsdo_snapshot_age_seconds", help: "Time since the table was last read successfully", labelNames: ["pool"], registers: [this.registry] });
+
+  constructor(opts: { processMetrics?: boolean } = {}) {
+    if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The store's observe hook: counts requests, failed conditions and consumed capacity. */
+  observeDynamo = (operation: string, outcome: string, consumed?: number): void => {
+    this.dynamoRequests.inc({ operation, outcome });
+    if (consumed) this.dynamoCapacity.inc({ operation }, consumed);
+  };
+}

@@ -1,0 +1,76 @@
+// Writes conf/hsdo.yaml (every key, documented, at its default, commented
+// out so that the defaults stay the program's) and the configuration table
+// of the README between its markers. `npm test` checks both are current.
+import { readFileSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { SCHEMA, formatDuration, parseDuration, type KeySpec } from "@hsdo/core";
+import { stringify } from "yaml";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+function shown(spec: KeySpec): string {
+  if (spec.kind === "duration") return formatDuration(parseDuration(spec.default) ?? 0);
+  if (spec.default === null) return "";
+  if (typeof spec.default === "string") return spec.default === "" ? '""' : spec.default;
+  return JSON.stringify(spec.default);
+}
+
+export function configYaml(): string {
+  const lines = [
+    "# hsdo configuration: every key, with its default.",
+    "#",
+    "# Layers, later wins: these defaults, this file, environment variables, flags",
+    "# (--set key=value). Each key lists the variables that set it: HSDO's own",
+    "# names keep their meaning, and every key has an HSDO_* name.",
+    "# Durations: 500ms, 30s, 1m, 2h, or plain seconds.",
+    "# Uncomment and edit what you need; `hsdo config` prints the effective values",
+    "# and where each one came from.",
+    "",
+  ];
+  let section = "";
+  for (const spec of SCHEMA) {
+    const parts = spec.path.split(".");
+    const top = parts.length > 1 ? parts.slice(0, -1).join(".") : "";
+    if (top !== section) {
+      lines.push("");
+      const segs = top.split(".");
+      const prev = section.split(".");
+      segs.forEach((seg, i) => {
+        if (prev[i] !== seg || segs.slice(0, i).join(".") !== prev.slice(0, i).join(".")) lines.push(`# ${"  ".repeat(i)}${seg}:`);
+      });
+      section = top;
+    }
+    const indent = "  ".repeat(parts.length - 1);
+    lines.push(`# ${indent}# ${spec.doc}`);
+    lines.push(`# ${indent}#   env: ${spec.env.join(", ")}`);
+    if (spec.kind === "backends") {
+      const body = stringify({ backends: spec.default }).trimEnd().split("\n").slice(1);
+      lines.push(`# ${indent}backends:`);
+      for (const l of body) lines.push(`# ${indent}${l}`);
+      lines.push(`# ${indent}#   each backend: name (HAProxy backend), prefix (server-template prefix, default: name),`);
+      lines.push(`# ${indent}#   port (default: the target's own port), pool (default: the top-level pool),`);
+      lines.push(`# ${indent}#   select: all | dedicated (this node's groups or AZ) | fallback (the others),`);
+      lines.push(`# ${indent}#   allInFallback: true puts every target in a fallback backend.`);
+    } else {
+      lines.push(`# ${indent}${parts.at(-1)}: ${shown(spec)}`);
+    }
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+export function configTable(): string {
+  const rows = SCHEMA.map((s) => `| \`${s.path}\` | ${s.env.map((e) => `\`${e}\``).join(", ")} | \`${shown(s) || "(unset)"}\` | ${s.doc.replace(/\|/g, "\\|")} |`);
+  return ["| key | environment | default | meaning |", "|---|---|---|---|", ...rows].join("\n");
+}
+
+export const START = "<!-- config-table:start -->";
+export const END = "<!-- config-table:end -->";
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  writeFileSync(`${root}/conf/hsdo.yaml`, configYaml());
+  const readme = readFileSync(`${root}/README.md`, "utf8");
+  const a = readme.indexOf(START);
+  const b = readme.indexOf(END);
+  if (a >= 0 && b > a) writeFileSync(`${root}/README.md`, `${readme.slice(0, a + START.length)}\n${configTable()}\n${readme.slice(b)}`);
+  console.log("wrote conf/hsdo.yaml and the README's configuration table");
+}
