@@ -3,17 +3,10 @@
  * `time LEVEL message key=value` on a terminal. Fields are plain data; never
  * pass secrets (the configuration printer hides them).
  */
-export type Level = "debug" | "info" | "warn" | "error";
-export type Fields = Record<string, unknown>;
+import type { LogFields as Fields, Logger } from "@hsdo/core";
 
-export interface Logger {
-  debug(msg: string, fields?: Fields): void;
-  info(msg: string, fields?: Fields): void;
-  warn(msg: string, fields?: Fields): void;
-  error(msg: string, fields?: Fields): void;
-  child(fields: Fields): Logger;
-  readonly debugEnabled: boolean;
-}
+export type { Logger };
+export type Level = "debug" | "info" | "warn" | "error";
 
 const RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 

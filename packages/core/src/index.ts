@@ -8,3 +8,4 @@ export * from "./config/index.ts";
 export * from "./ramp.ts";
 export * from "./assign.ts";
 export * from "./valve.ts";
+export * from "./log.ts";

@@ -1,7 +1,251 @@
-import { PreflightError } from "@hsdo/core";
+import { hostname } from "node:os";
+import {
+  PreflightError,
+  checkClientConfig,
+  checkServerConfig,
+  errorMessage,
+  systemClock,
+  type Config,
+  type Logger,
+} from "@hsdo/core";
+import { FencedWriter, LeaseKeeper, SlotReader } from "@hsdo/store";
+import { Server, type ServerTickResult } from "@hsdo/server";
+import { ClientAgent, Reconciler, RuntimeApi, preflight, readAvailabilityZone, type ClientTickResult } from "@hsdo/client";
+import { loadConfig } from "../load-config.ts";
+import { createLogger } from "../logger.ts";
+import { Metrics } from "../metrics.ts";
+import { startHttp, type Readiness } from "../http.ts";
+import { openDynamo, type DynamoHandle } from "../dynamo.ts";
+import { buildSource } from "../sources.ts";
 import type { CommonArgs, Out } from "./common.ts";
 
-export async function runCommand(args: CommonArgs & { server?: boolean; client?: boolean }, _out: Out): Promise<number> {
+export interface RunArgs extends CommonArgs {
+  server?: boolean;
+  client?: boolean;
+}
+
+/**
+ * `hsdo --server`, `hsdo --client`, or both: the composition root. Builds
+ * the clients, the loops and the HTTP endpoints, and runs until SIGINT or
+ * SIGTERM (or one tick with --once).
+ */
+export async function runCommand(args: RunArgs, out: Out): Promise<number> {
   if (!args.server && !args.client) throw new PreflightError("say what to run: --server, --client, or both (see `hsdo --help`)");
-  throw new PreflightError("not implemented yet");
+  const resolved = loadConfig(args);
+  if (args.server) checkServerConfig(resolved);
+  if (args.client) checkClientConfig(resolved);
+  const config = resolved.config;
+  const dryRun = Boolean(args["dry-run"] ?? args.dryRun);
+  const once = Boolean(args.once);
+  const log = createLogger({ debug: config.debug });
+  const metrics = new Metrics();
+  const stop = new AbortController();
+  const onSignal = (sig: string) => {
+    log.info("stopping", { signal: sig });
+    stop.abort();
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+
+  const cleanup: (() => Promise<void> | void)[] = [];
+  try {
+    const dynamo = await openDynamo(config, log, metrics.observeDynamo);
+    cleanup.push(() => dynamo.close());
+    const server = args.server ? await buildServer(config, dynamo, metrics, log.child({ role: "server" }), dryRun, out) : undefined;
+    if (server) cleanup.push(() => server.close());
+    const client = args.client ? await buildClient(config, dynamo, metrics, log.child({ role: "client" }), dryRun, out) : undefined;
+
+    if (once) {
+      let code = 0;
+      if (server) {
+        if (!dryRun) await server.server.leaseTick();
+        const r = await server.server.tick();
+        if (r.sourceError || r.error) code = 1;
+        if (r.role === "standby") log.info("standby: another server leads this pool; nothing published");
+      }
+      if (client) {
+        const r = await client.agent.tick();
+        const rec = r.reconcile;
+        const matches = rec !== undefined && !r.runtimeError && rec.failed.length === 0 && (dryRun || rec.problems.length === 0);
+        if (!matches) {
+          code = 1;
+          if (!rec) log.error("nothing applied: no snapshot could be read (table or cache)", { pools: r.pools.map((p) => p.lastError).filter(Boolean) });
+        }
+      }
+      return code;
+    }
+
+    if (config.http.port !== 0) {
+      const http = await startHttp({
+        host: config.http.host,
+        port: config.http.port,
+        metrics,
+        log,
+        readiness: () => mergeReadiness([server?.readiness(), client?.agent.readiness()]),
+      });
+      cleanup.push(() => new Promise<void>((resolve) => http.close(() => resolve())));
+    }
+    log.info("hsdo started", {
+      roles: [args.server && "server", args.client && "client"].filter(Boolean).join("+"),
+      pool: config.pool,
+      table: config.dynamodb.table,
+      dryRun,
+    });
+    await Promise.all([server?.server.run(stop.signal), client?.agent.run(stop.signal)]);
+    return 0;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    for (const fn of cleanup.reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        log.warn("cleanup failed", { error: errorMessage(err) });
+      }
+    }
+  }
+}
+
+function mergeReadiness(parts: (Readiness | undefined)[]): Readiness {
+  const reasons = parts.flatMap((p) => p?.reasons ?? []);
+  return { ready: reasons.length === 0, reasons };
+}
+
+async function buildServer(config: Config, dynamo: DynamoHandle, metrics: Metrics, log: Logger, dryRun: boolean, out: Out) {
+  const owner = config.server.id || `${hostname()}-${process.pid}`;
+  const common = { client: dynamo.client, table: dynamo.table, pool: config.pool, observe: metrics.observeDynamo };
+  const source = buildSource(config, log);
+  const lease = new LeaseKeeper({ ...common, owner, leaseMs: config.server.leaseMs, clock: systemClock });
+  const writer = new FencedWriter({ ...common, leader: owner, dryRun });
+  const reader = new SlotReader(common);
+  const pool = config.pool;
+  const server = new Server({
+    pool,
+    source,
+    lease,
+    writer,
+    reader,
+    step: {
+      size: config.size,
+      weight: config.server.weight,
+      drainMs: config.server.drainMs,
+      maxRemovalFraction: config.server.maxRemovalFraction,
+      confirmTicks: config.server.confirmTicks,
+    },
+    intervalMs: config.intervalMs,
+    heartbeatMs: config.server.heartbeatMs,
+    dryRun,
+    log,
+    onTick: (r) => {
+      recordServerTick(metrics, pool, source.name, r);
+      if (dryRun) printDryRun(r, out);
+    },
+    onLease: (status) => {
+      metrics.leader.set({ pool }, status?.role === "leader" ? 1 : 0);
+      if (status?.role === "leader") metrics.epoch.set({ pool }, status.term.epoch);
+    },
+  });
+  return {
+    server,
+    readiness(): Readiness {
+      const reasons: string[] = [];
+      if (!server.lastSourceOk) reasons.push(`server: source ${source.name} is not answering`);
+      if (!dryRun && (server.lastLeaseError || !server.lastLease)) reasons.push(`server: lease unreadable: ${server.lastLeaseError ?? "not read yet"}`);
+      return { ready: reasons.length === 0, reasons };
+    },
+    close() {
+      source.close?.();
+    },
+  };
+}
+
+function recordServerTick(metrics: Metrics, pool: string, sourceName: string, r: ServerTickResult): void {
+  if (r.sourceError) metrics.sourceErrors.inc({ source: sourceName });
+  if (r.targets) {
+    metrics.sourceTargets.reset();
+    for (const health of ["ready", "pending", "leaving"] as const) {
+      metrics.sourceTargets.set({ source: sourceName, health }, r.targets.filter((t) => t.health === health).length);
+    }
+  }
+  if (r.slots) {
+    for (const state of ["free", "ready", "drain"] as const) metrics.slots.set({ pool, state }, r.slots.filter((s) => s.state === state).length);
+    metrics.slotWeight.reset();
+    for (const s of r.slots) if (s.state !== "free") metrics.slotWeight.set({ pool, slot: String(s.slot) }, s.weight);
+  }
+  if (r.generation !== undefined) metrics.generation.set({ pool, role: "server" }, r.generation);
+  metrics.unassigned.set({ pool }, r.unassigned.length);
+  if (r.held) metrics.valveHeld.inc({ pool });
+  if (r.published && r.role === "leader") metrics.publications.inc({ pool });
+  if (r.released.length) metrics.lifecycleCompletions.inc({ outcome: "ok" }, r.released.length);
+  if (r.error) metrics.tickErrors.inc({ role: "server" });
+}
+
+function printDryRun(r: ServerTickResult, out: Out): void {
+  if (r.sourceError) {
+    out(`dry run: source failed (${r.sourceError}); nothing would change\n`);
+    return;
+  }
+  if (!r.writes || r.writes.length === 0) {
+    out(`dry run: nothing to publish (generation ${r.generation ?? 0})${r.held ? "; safety valve holding an answer" : ""}\n`);
+    return;
+  }
+  out(`dry run: would publish generation ${(r.generation ?? 0) + 1}:\n`);
+  for (const w of r.writes) out(`  ${w.slot === 0 ? "head" : `slot ${w.slot}`}: ${JSON.stringify(w.attributes)}\n`);
+}
+
+async function buildClient(config: Config, dynamo: DynamoHandle, metrics: Metrics, log: Logger, dryRun: boolean, out: Out) {
+  const api = new RuntimeApi({ socket: config.client.socket, timeoutMs: config.client.timeoutMs, batchBytes: config.client.batchBytes });
+  const report = await preflight(api, { backends: config.client.backends, size: config.size });
+  for (const w of report.warnings) log.warn("preflight", { warning: w });
+  log.info("HAProxy ready", { version: report.version, socket: config.client.socket, backends: config.client.backends.map((b) => b.name) });
+  let az = config.client.az;
+  if (az === "auto") {
+    az = await readAvailabilityZone();
+    log.info("AZ from the instance metadata service", { az });
+  }
+  const pools = [...new Set(config.client.backends.map((b) => b.pool))];
+  const pollers = pools.map((pool) => new SlotReader({ client: dynamo.client, table: dynamo.table, pool, observe: metrics.observeDynamo }));
+  const reconciler = new Reconciler({
+    api,
+    backends: config.client.backends,
+    client: { az, groups: config.client.groups },
+    dryRun,
+    observer: {
+      commandsSent: (backend, n) => metrics.runtimeCommands.inc({ backend, outcome: "ok" }, n),
+      commandsFailed: (backend, n) => metrics.runtimeCommands.inc({ backend, outcome: "failed" }, n),
+      driftCorrected: (backend, n) => metrics.driftCorrections.inc({ backend }, n),
+    },
+  });
+  const agent = new ClientAgent({
+    pollers,
+    reconciler,
+    cacheDir: dryRun ? "" : config.client.cacheDir,
+    maxSnapshotAgeMs: config.client.maxSnapshotAgeMs,
+    intervalMs: config.intervalMs,
+    log,
+    onTick: (r) => recordClientTick(metrics, r, dryRun, out),
+  });
+  metrics.snapshotAge.reset();
+  const collect = () => {
+    for (const a of agent.ages()) if (a.seconds !== undefined) metrics.snapshotAge.set({ pool: a.pool }, a.seconds);
+  };
+  metrics.registry.setDefaultLabels({});
+  const originalMetrics = metrics.registry.metrics.bind(metrics.registry);
+  metrics.registry.metrics = async () => {
+    collect();
+    return originalMetrics();
+  };
+  return { agent };
+}
+
+function recordClientTick(metrics: Metrics, r: ClientTickResult, dryRun: boolean, out: Out): void {
+  for (const p of r.pools) {
+    metrics.invalidSlots.set({ pool: p.pool }, p.invalid);
+    if (p.generation !== undefined) metrics.generation.set({ pool: p.pool, role: "client" }, p.generation);
+  }
+  if (r.runtimeError) metrics.runtimeErrors.inc({ kind: "exchange" });
+  if (dryRun && r.reconcile) {
+    const lines = Reconciler.lines(r.reconcile.planned);
+    out(lines.length ? `dry run: would send ${lines.length} command(s):\n${lines.map((l) => `  ${l}`).join("\n")}\n` : "dry run: HAProxy matches, nothing to send\n");
+  }
 }

@@ -1,0 +1,171 @@
+import { errorMessage, silentLogger, sleep, systemClock, type Clock, type Logger, type Snapshot } from "@hsdo/core";
+import type { PollResult } from "@hsdo/store";
+import { loadSnapshot, saveSnapshot } from "./cache.ts";
+import type { ReconcileResult, Reconciler } from "./reconcile.ts";
+
+/** What the agent needs of the store: the reader's cheap poll (STYLE.md 14). */
+export interface SnapshotPoller {
+  readonly pool: string;
+  poll(lastGeneration?: number): Promise<PollResult>;
+}
+
+export interface ClientAgentOptions {
+  pollers: readonly SnapshotPoller[];
+  reconciler: Pick<Reconciler, "tick">;
+  /** Directory of the last-good-snapshot files; "" for none. */
+  cacheDir: string;
+  maxSnapshotAgeMs: number;
+  intervalMs: number;
+  clock?: Clock;
+  log?: Logger;
+  onTick?: (result: ClientTickResult) => void;
+}
+
+export interface PoolStatus {
+  pool: string;
+  generation?: number;
+  /** Where the snapshot in use came from. */
+  from?: "table" | "cache";
+  /** Monotonic time of the last successful read of the table. */
+  lastReadAt?: number;
+  lastError?: string;
+  invalid: number;
+}
+
+export interface ClientTickResult {
+  pools: PoolStatus[];
+  reconcile?: ReconcileResult;
+  /** The Runtime API could not be used this tick. */
+  runtimeError?: string;
+}
+
+/**
+ * The client's loop around the reconciler: poll each pool's head, read the
+ * pool only when it moved, keep the last good snapshot (in memory and on
+ * disk), and reconcile HAProxy against it every tick. Fail static: when the
+ * table cannot be read, HAProxy keeps what it has, and a client restarted
+ * during an outage starts from its cached snapshot.
+ */
+export class ClientAgent {
+  private readonly o: ClientAgentOptions;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly snapshots = new Map<string, Snapshot>();
+  private readonly status = new Map<string, PoolStatus>();
+  private cacheLoaded = false;
+  private applied = false;
+  lastRuntimeError: string | undefined;
+
+  constructor(options: ClientAgentOptions) {
+    this.o = options;
+    this.clock = options.clock ?? systemClock;
+    this.log = options.log ?? silentLogger;
+    for (const p of options.pollers) this.status.set(p.pool, { pool: p.pool, invalid: 0 });
+  }
+
+  /** Cached snapshots stand in until the table answers (start-up during an outage). */
+  private async loadCache(): Promise<void> {
+    this.cacheLoaded = true;
+    if (!this.o.cacheDir) return;
+    for (const p of this.o.pollers) {
+      const loaded = await loadSnapshot(this.o.cacheDir, p.pool);
+      if (loaded.status === "loaded") {
+        this.snapshots.set(p.pool, loaded.snapshot);
+        Object.assign(this.status.get(p.pool)!, { generation: loaded.snapshot.head.generation, from: "cache" });
+        this.log.info("loaded the last good snapshot from the cache", { pool: p.pool, generation: loaded.snapshot.head.generation });
+      } else if (loaded.status === "corrupt") {
+        this.log.warn("ignoring a corrupt snapshot cache file", { pool: p.pool, reason: loaded.error });
+      }
+    }
+  }
+
+  async tick(): Promise<ClientTickResult> {
+    if (!this.cacheLoaded) await this.loadCache();
+    for (const p of this.o.pollers) await this.read(p);
+    const result: ClientTickResult = { pools: [...this.status.values()].map((s) => ({ ...s })) };
+    const snapshots = [...this.snapshots.values()];
+    if (snapshots.length > 0) {
+      try {
+        result.reconcile = await this.o.reconciler.tick(snapshots);
+        this.lastRuntimeError = undefined;
+        this.applied ||= result.reconcile.failed.length === 0;
+        this.logReconcile(result.reconcile);
+      } catch (err) {
+        result.runtimeError = errorMessage(err);
+        this.lastRuntimeError = result.runtimeError;
+        this.log.error("HAProxy Runtime API unusable this tick", { error: result.runtimeError });
+      }
+    }
+    this.o.onTick?.(result);
+    return result;
+  }
+
+  private async read(p: SnapshotPoller): Promise<void> {
+    const status = this.status.get(p.pool)!;
+    const current = this.snapshots.get(p.pool);
+    try {
+      // A cached snapshot is never taken as up to date: read the pool once from the table.
+      const known = status.from === "table" ? current?.head.generation : undefined;
+      const polled = await p.poll(known);
+      status.lastReadAt = this.clock.monotonic();
+      if (status.lastError) this.log.info("table readable again", { pool: p.pool });
+      status.lastError = undefined;
+      if (!polled.changed) {
+        if (!polled.head && !current) status.lastError = `no snapshot: no server has published pool ${p.pool} yet`;
+        return;
+      }
+      const snap = polled.snapshot;
+      this.snapshots.set(p.pool, snap);
+      status.generation = snap.head.generation;
+      status.from = "table";
+      status.invalid = snap.invalid.length;
+      for (const bad of snap.invalid) this.log.warn("invalid slot item kept in maint", { pool: p.pool, slot: bad.slot, problems: bad.problems });
+      this.log.info("new snapshot", { pool: p.pool, generation: snap.head.generation, leader: snap.head.leader });
+      if (this.o.cacheDir) {
+        await saveSnapshot(this.o.cacheDir, snap).catch((err: unknown) =>
+          this.log.warn("could not write the snapshot cache (fail-static restarts need it)", { dir: this.o.cacheDir, error: errorMessage(err) }),
+        );
+      }
+    } catch (err) {
+      const was = status.lastError;
+      status.lastError = `table unreadable: ${errorMessage(err)}`;
+      if (was !== status.lastError) this.log.warn("cannot read the table, HAProxy keeps its last state", { pool: p.pool, error: errorMessage(err) });
+    }
+  }
+
+  private logReconcile(r: ReconcileResult): void {
+    for (const c of r.sent) this.log.debug("sent", { command: c });
+    if (r.sent.length > 0) this.log.info("applied changes to HAProxy", { commands: r.sent.length, drift: r.drift.length });
+    for (const f of r.failed) this.log.error("HAProxy refused a command", { command: f.line, answer: f.text });
+    for (const p of r.problems) this.log.warn("cannot reconcile", { problem: p });
+  }
+
+  /** /readyz: a snapshot was applied, and every pool was read from the table recently enough. */
+  readiness(): { ready: boolean; reasons: string[] } {
+    const reasons: string[] = [];
+    const now = this.clock.monotonic();
+    if (!this.applied) reasons.push("client: no snapshot applied to HAProxy yet");
+    if (this.lastRuntimeError) reasons.push(`client: HAProxy Runtime API: ${this.lastRuntimeError}`);
+    for (const s of this.status.values()) {
+      if (s.lastError) reasons.push(`client: pool ${s.pool}: ${s.lastError}`);
+      if (s.lastReadAt === undefined) reasons.push(`client: pool ${s.pool}: table not read yet`);
+      else if (now - s.lastReadAt > this.o.maxSnapshotAgeMs) {
+        reasons.push(`client: pool ${s.pool}: table last read ${Math.round((now - s.lastReadAt) / 1000)}s ago (limit ${this.o.maxSnapshotAgeMs / 1000}s)`);
+      }
+    }
+    return { ready: reasons.length === 0, reasons };
+  }
+
+  /** Seconds since each pool was last read from the table (for the snapshot age metric). */
+  ages(): { pool: string; seconds: number | undefined }[] {
+    const now = this.clock.monotonic();
+    return [...this.status.values()].map((s) => ({ pool: s.pool, seconds: s.lastReadAt === undefined ? undefined : (now - s.lastReadAt) / 1000 }));
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      await this.tick();
+      await sleep(this.o.intervalMs, signal);
+    }
+  }
+}

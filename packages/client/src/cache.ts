@@ -1,0 +1,133 @@
+import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import {
+  HsdoError,
+  errorMessage,
+  freeSlot,
+  isSafeName,
+  validateSlot,
+  type Head,
+  type InvalidSlot,
+  type Slot,
+  type Snapshot,
+} from "@hsdo/core";
+
+/**
+ * The last good snapshot of each pool, kept in a local file so that a client
+ * restarted while DynamoDB cannot be read still restores HAProxy (fail
+ * static). Written atomically (temp file, fsync, rename), so a crash leaves
+ * the old file or the new one, never half of one. What is read back is
+ * checked like a table item: the file sits on disk where anything can happen
+ * to it, and it feeds the Runtime API.
+ */
+
+const FORMAT = 1;
+
+export type CacheLoad =
+  | { status: "loaded"; snapshot: Snapshot; file: string }
+  | { status: "missing"; file: string }
+  | { status: "corrupt"; file: string; error: string };
+
+export function cacheFile(dir: string, pool: string): string {
+  if (!isSafeName(pool)) throw new HsdoError(`pool ${JSON.stringify(pool)} is not a name usable as a cache file name`);
+  return join(dir, `hsdo-snapshot-${pool}.json`);
+}
+
+/** Writes the snapshot of its pool atomically; returns the file path. */
+export async function saveSnapshot(dir: string, snapshot: Snapshot): Promise<string> {
+  const file = cacheFile(dir, snapshot.pool);
+  await mkdir(dir, { recursive: true });
+  const temp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+  const body = `${JSON.stringify({ format: FORMAT, snapshot }, null, 1)}\n`;
+  try {
+    const handle = await open(temp, "w", 0o644);
+    try {
+      await handle.writeFile(body);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, file);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw new HsdoError(`cannot write the snapshot cache ${file}: ${errorMessage(err)} (check client.cacheDir)`, {
+      cause: err,
+    });
+  }
+  return file;
+}
+
+/**
+ * Reads a pool's cached snapshot. Never throws for what it finds on disk: a
+ * missing file is "missing", an unreadable or malformed one is "corrupt" with
+ * the reason (the caller logs it and goes on without). A slot item that fails
+ * validation is kept as free and listed in `invalid`, as the table reader does.
+ */
+export async function loadSnapshot(dir: string, pool: string): Promise<CacheLoad> {
+  const file = cacheFile(dir, pool);
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { status: "missing", file };
+    return { status: "corrupt", file, error: `cannot read ${file}: ${errorMessage(err)}` };
+  }
+  try {
+    return { status: "loaded", file, snapshot: readCachedSnapshot(JSON.parse(text), pool) };
+  } catch (err) {
+    return { status: "corrupt", file, error: `snapshot cache ${file} is corrupt, ignored: ${errorMessage(err)}` };
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function wholeNumber(value: unknown, what: string): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0) {
+    throw new Error(`${what} ${JSON.stringify(value)} is not a whole number`);
+  }
+  return value;
+}
+
+function readCachedSnapshot(data: unknown, pool: string): Snapshot {
+  if (!isObject(data)) throw new Error("not a JSON object");
+  if (data.format !== FORMAT) throw new Error(`format ${JSON.stringify(data.format)} is not ${FORMAT}`);
+  const s = data.snapshot;
+  if (!isObject(s)) throw new Error("no snapshot object");
+  if (s.pool !== pool) throw new Error(`holds pool ${JSON.stringify(s.pool)}, not ${JSON.stringify(pool)}`);
+  const h = s.head;
+  if (!isObject(h)) throw new Error("no head");
+  if (typeof h.leader !== "string") throw new Error("head.leader is not a string");
+  const head: Head = {
+    generation: wholeNumber(h.generation, "head.generation"),
+    epoch: wholeNumber(h.epoch, "head.epoch"),
+    leader: h.leader,
+    updatedAt: wholeNumber(h.updatedAt, "head.updatedAt"),
+    size: wholeNumber(h.size, "head.size"),
+  };
+  if (!Array.isArray(s.slots)) throw new Error("slots is not a list");
+  if (s.slots.length !== head.size) throw new Error(`${s.slots.length} slots where head.size is ${head.size}`);
+
+  const invalid = new Map<number, string[]>();
+  if (s.invalid !== undefined) {
+    if (!Array.isArray(s.invalid)) throw new Error("invalid is not a list");
+    for (const bad of s.invalid as unknown[]) {
+      if (!isObject(bad) || !Number.isInteger(bad.slot) || !Array.isArray(bad.problems)) {
+        throw new Error(`invalid entry ${JSON.stringify(bad)} is not {slot, problems}`);
+      }
+      invalid.set(bad.slot as number, (bad.problems as unknown[]).map(String));
+    }
+  }
+  const slots: Slot[] = s.slots.map((item: unknown, i: number) => {
+    const n = i + 1;
+    if (invalid.has(n)) return freeSlot(n);
+    const check = validateSlot(isObject(item) ? item : { slot: item }, n);
+    if (check.ok) return check.slot;
+    invalid.set(n, check.problems);
+    return freeSlot(n);
+  });
+  const list: InvalidSlot[] = [...invalid].sort((a, b) => a[0] - b[0]).map(([slot, problems]) => ({ slot, problems }));
+  return { pool, head, slots, invalid: list };
+}

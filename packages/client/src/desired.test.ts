@@ -1,0 +1,83 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { Slot } from "@hsdo/core";
+import { desiredServers, type DesiredServer } from "./desired.ts";
+import { backendOf, readySlot, snapshotOf } from "./testkit.ts";
+
+const client = { az: "az-a", groups: ["asg-a"] };
+const brief = (list: DesiredServer[]) =>
+  list.map((d) => (d.state === "maint" ? `${d.server} maint` : `${d.server} ${d.state} ${d.addr}:${d.port} w${d.weight}`));
+
+test("select all: one entry per slot, ready and drain carry address, port and weight, free is maint", () => {
+  const snap = snapshotOf("p", 4, [
+    readySlot(1, "10.0.0.1"),
+    readySlot(2, "10.0.0.2", { state: "drain", weight: 3, drainUntil: 5 }),
+    readySlot(4, "2001:db8::4", { port: 443 }),
+  ]);
+  const got = desiredServers(snap, backendOf("be", "srv"), client);
+  assert.deepEqual(brief(got), ["srv1 ready 10.0.0.1:8080 w10", "srv2 drain 10.0.0.2:8080 w3", "srv3 maint", "srv4 ready 2001:db8::4:443 w10"]);
+  assert.deepEqual(got.map((d) => d.slot), [1, 2, 3, 4]);
+  assert.ok(got.every((d) => d.problem === undefined));
+});
+
+test("the backend's port wins over the target's; no port at all is maint with a problem", () => {
+  const snap = snapshotOf("p", 2, [readySlot(1, "10.0.0.1", { port: 9000 }), readySlot(2, "10.0.0.2", { port: undefined })]);
+  assert.deepEqual(brief(desiredServers(snap, backendOf("be", "s", { port: 80 }), client)), ["s1 ready 10.0.0.1:80 w10", "s2 ready 10.0.0.2:80 w10"]);
+  const noPort = desiredServers(snap, backendOf("be", "s"), client);
+  assert.deepEqual(brief(noPort), ["s1 ready 10.0.0.1:9000 w10", "s2 maint"]);
+  assert.match(noPort[1]?.problem ?? "", /slot 2 \(i-2\) has no port and backend be sets none/);
+});
+
+test("dedicated takes the client's groups or AZ; fallback the others, or everything with allInFallback", () => {
+  const snap = snapshotOf("p", 5, [
+    readySlot(1, "10.0.0.1", { group: "asg-a", az: "az-b" }), // my group
+    readySlot(2, "10.0.0.2", { group: "asg-b", az: "az-a" }), // my AZ
+    readySlot(3, "10.0.0.3", { group: "asg-b", az: "az-b" }), // neither
+    readySlot(4, "10.0.0.4", { group: undefined, az: undefined }), // nothing known: not dedicated
+  ]);
+  const names = (b: Parameters<typeof desiredServers>[1], c = client) =>
+    desiredServers(snap, b, c)
+      .filter((d) => d.state !== "maint")
+      .map((d) => d.slot);
+  assert.deepEqual(names(backendOf("d", "d", { select: "dedicated" })), [1, 2]);
+  assert.deepEqual(names(backendOf("f", "f", { select: "fallback" })), [3, 4]);
+  assert.deepEqual(names(backendOf("f", "f", { select: "fallback", allInFallback: true })), [1, 2, 3, 4]);
+  // by group only (no AZ known), and by AZ only
+  assert.deepEqual(names(backendOf("d", "d", { select: "dedicated" }), { az: "", groups: ["asg-a"] }), [1]);
+  assert.deepEqual(names(backendOf("d", "d", { select: "dedicated" }), { az: "az-b", groups: [] }), [1, 3]);
+  // an empty client AZ never matches a slot without AZ
+  assert.deepEqual(names(backendOf("d", "d", { select: "dedicated" }), { az: "", groups: [] }), []);
+});
+
+test("invalid, missing and unsafe slots are maint with the reason; nothing unchecked gets through", () => {
+  const bad = (slot: number, fields: Record<string, unknown>) => ({ ...readySlot(slot, "10.0.0.1"), ...fields }) as unknown as Slot;
+  const snap = snapshotOf(
+    "p",
+    9,
+    [
+      bad(1, { addr: "10.0.0.1; shutdown sessions server be/srv2" }),
+      bad(2, { addr: "10.0.0.1\nset server be/srv3 state ready" }),
+      bad(3, { name: "i-3 x" }),
+      bad(4, { port: 70000 }),
+      bad(5, { weight: 300 }),
+      bad(6, { addr: "origin.example.com" }),
+      bad(7, { group: "a;b" }),
+      readySlot(9, "10.0.0.9"),
+    ],
+    [{ slot: 8, problems: ["state \"gone\" is not one of free, ready, drain"] }],
+  );
+  // the reader listed slot 8 as invalid, but a buggy reader might still leave a usable-looking item there
+  snap.slots[7] = readySlot(8, "10.0.0.8");
+  const got = desiredServers(snap, backendOf("be", "srv"), client);
+  assert.deepEqual(brief(got), [...[1, 2, 3, 4, 5, 6, 7, 8].map((n) => `srv${n} maint`), "srv9 ready 10.0.0.9:8080 w10"]);
+  assert.match(got[0]?.problem ?? "", /addr .* is not an IP address/);
+  assert.match(got[3]?.problem ?? "", /port 70000 is not a port/);
+  assert.match(got[4]?.problem ?? "", /weight 300 is not a weight/);
+  assert.match(got[6]?.problem ?? "", /group "a;b" is not a name/);
+  assert.match(got[7]?.problem ?? "", /slot 8 is invalid: state "gone"/);
+  for (const d of got.slice(0, 8)) assert.equal(d.addr, undefined);
+
+  const short = snapshotOf("p", 2, [readySlot(1, "10.0.0.1")]);
+  short.slots.pop();
+  assert.match(desiredServers(short, backendOf("be", "s"), client)[1]?.problem ?? "", /slot 2 is missing from the snapshot of pool p/);
+});

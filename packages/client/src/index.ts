@@ -1,0 +1,35 @@
+// The client side of hsdo: from a pool's slots to HAProxy servers, through the Runtime API.
+export {
+  RuntimeApi,
+  parseSocketAddress,
+  chunkCommands,
+  DEFAULT_BATCH_BYTES,
+  DEFAULT_TIMEOUT_MS,
+  type BatchAnswer,
+  type RuntimeSender,
+  type RuntimeApiOptions,
+  type SocketAddress,
+} from "./runtime-api.ts";
+export { formatCommand, commandSucceeded, type RuntimeCommand, type ServerState } from "./commands.ts";
+export {
+  parseServersState,
+  ADMIN_FLAGS,
+  type ActualServer,
+  type AdminFlag,
+  type OpState,
+} from "./servers-state.ts";
+export { desiredServers, selects, type DesiredServer, type ClientIdentity } from "./desired.ts";
+export { plan, canonicalIp, type Plan } from "./plan.ts";
+export { applyCommands, type CommandResult } from "./apply.ts";
+export {
+  Reconciler,
+  type ReconcilerOptions,
+  type ReconcileResult,
+  type ReconcileObserver,
+  type FailedCommand,
+} from "./reconcile.ts";
+export { saveSnapshot, loadSnapshot, cacheFile, type CacheLoad } from "./cache.ts";
+export { preflight, type PreflightOptions, type PreflightReport } from "./preflight.ts";
+export { haproxyConfigLines, templateLine, PLACEHOLDER_ADDR, type HaproxyConfigInput } from "./haproxy-config.ts";
+export { readAvailabilityZone, IMDS_BASE_URL, type ImdsOptions } from "./imds.ts";
+export { ClientAgent, type ClientAgentOptions, type ClientTickResult, type PoolStatus, type SnapshotPoller } from "./agent.ts";

@@ -1,0 +1,100 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PreflightError } from "@hsdo/core";
+import { startHaproxy, templateBackend } from "../../../test/helpers/haproxy.ts";
+import { preflight } from "./preflight.ts";
+import { RuntimeApi } from "./runtime-api.ts";
+import { backendOf } from "./testkit.ts";
+
+const body = [
+  templateBackend("be_ok", "s", 4),
+  templateBackend("be_small", "t", 2),
+  "backend be_mixed",
+  "    server static1 127.0.0.1:8081",
+  "    server-template m 1-4 127.0.0.2:80 disabled",
+  "",
+  "backend be_noaddr",
+  "    server-template na 1-4 example.invalid:80 disabled init-addr none",
+  "",
+].join("\n");
+
+test("preflight passes on a ready HAProxy, with a warning on server ids that are not the slot numbers", async (t) => {
+  const haproxy = await startHaproxy({ body });
+  t.after(() => haproxy.stop());
+  const report = await preflight(new RuntimeApi({ socket: haproxy.socket }), {
+    size: 4,
+    backends: [backendOf("be_ok", "s"), backendOf("be_mixed", "m")],
+  });
+  assert.match(report.version, /^2\.\d+/);
+  assert.deepEqual(report.warnings.length, 1);
+  assert.match(report.warnings[0] ?? "", /^backend be_mixed: m1 has id 2, m2 has id 3, m3 has id 4, \.\.\.; consistent hashing uses server ids/);
+});
+
+test("preflight lists every missing backend and server with the line that fixes it", async (t) => {
+  const haproxy = await startHaproxy({ body });
+  t.after(() => haproxy.stop());
+  const api = new RuntimeApi({ socket: haproxy.socket });
+  await assert.rejects(
+    preflight(api, {
+      size: 4,
+      backends: [
+        backendOf("be_ok", "s"),
+        backendOf("be_small", "t", { port: 8080 }),
+        backendOf("be_missing", "x"),
+        backendOf("be_noaddr", "na"),
+        backendOf("be_ok", "wrongprefix"),
+      ],
+    }),
+    (err: unknown) => {
+      assert.ok(err instanceof PreflightError);
+      assert.equal(
+        err.message,
+        [
+          `HAProxy at ${haproxy.socket} is not ready for hsdo:`,
+          "  - backend be_small has 2 of the 4 servers t1..t4 (missing t3..t4); its server-template should read:",
+          "          server-template t 1-4 127.0.0.2:8080 disabled check",
+          "  - backend be_missing does not exist in HAProxy; add:",
+          "      backend be_missing",
+          "          server-template x 1-4 127.0.0.2:80 disabled check",
+          "  - backend be_noaddr: na1..na4 have no IP address, and HAProxy refuses `set server ... addr` on such servers; declare them with an IP placeholder:",
+          "          server-template na 1-4 127.0.0.2:80 disabled check",
+          "  - backend be_ok has 0 of the 4 servers wrongprefix1..wrongprefix4 (missing wrongprefix1..wrongprefix4); its server-template should read:",
+          "          server-template wrongprefix 1-4 127.0.0.2:80 disabled check",
+          "(`hsdo haproxy-config` prints every line hsdo expects)",
+        ].join("\n"),
+      );
+      return true;
+    },
+  );
+});
+
+test("preflight names a wrong socket path and what to check", async (t) => {
+  const haproxy = await startHaproxy({ body });
+  t.after(() => haproxy.stop());
+  const wrong = join(haproxy.dir, "haproxy.sock");
+  await assert.rejects(preflight(new RuntimeApi({ socket: wrong }), { size: 1, backends: [] }), (err: unknown) => {
+    assert.ok(err instanceof PreflightError);
+    assert.equal(
+      err.message,
+      `HAProxy's Runtime API (client.socket) cannot be used: socket ${wrong} does not exist: is HAProxy running with \`stats socket ${wrong} level admin\` in its global section?`,
+    );
+    return true;
+  });
+});
+
+test("preflight refuses a socket at level operator", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "hsdo-oper-"));
+  const operator = join(dir, "operator.sock");
+  const haproxy = await startHaproxy({ body, global: [`stats socket ${operator} mode 600 level operator`] });
+  t.after(async () => {
+    await haproxy.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+  await assert.rejects(
+    preflight(new RuntimeApi({ socket: operator }), { size: 4, backends: [backendOf("be_ok", "s")] }),
+    new RegExp(`the socket's level is "operator": hsdo needs \`stats socket ${operator} ... level admin\``),
+  );
+});

@@ -1,0 +1,191 @@
+import { errorMessage, isSafeName, type BackendConfig, type Snapshot } from "@hsdo/core";
+import { applyCommands } from "./apply.ts";
+import { formatCommand, type RuntimeCommand } from "./commands.ts";
+import { desiredServers, type ClientIdentity, type DesiredServer } from "./desired.ts";
+import { plan } from "./plan.ts";
+import type { RuntimeSender } from "./runtime-api.ts";
+import { parseServersState, type ActualServer } from "./servers-state.ts";
+
+export interface FailedCommand {
+  command: RuntimeCommand;
+  line: string;
+  severity?: number;
+  text: string;
+}
+
+/** The outcome of one tick, as data (planned = would do, sent = did). */
+export interface ReconcileResult {
+  dryRun: boolean;
+  /** Every command the diff called for, in order. */
+  planned: RuntimeCommand[];
+  /** Commands sent and accepted by HAProxy. Empty in dry-run. */
+  sent: RuntimeCommand[];
+  /** Commands HAProxy refused (or that could not be rendered), with its answer. */
+  failed: FailedCommand[];
+  /** Planned commands that repair drift: the server's desired state had not changed since it was last applied. */
+  drift: RuntimeCommand[];
+  /** What could not be reconciled and why (invalid slots, missing servers or backends, no snapshot). */
+  problems: string[];
+}
+
+/** Hooks for metrics, called after each applied tick (not in dry-run); counts are per backend. */
+export interface ReconcileObserver {
+  commandsSent?(backend: string, count: number): void;
+  commandsFailed?(backend: string, count: number): void;
+  driftCorrected?(backend: string, count: number): void;
+}
+
+export interface ReconcilerOptions {
+  api: RuntimeSender;
+  backends: readonly BackendConfig[];
+  client: ClientIdentity;
+  /** Plan only: show what would be sent, send nothing. */
+  dryRun?: boolean;
+  observer?: ReconcileObserver;
+}
+
+/**
+ * Level-triggered: every tick reads HAProxy's actual state again (one
+ * `show servers state <backend>` per backend, in one batch), diffs it with
+ * the snapshot and sends only the difference, so hand-made changes and a
+ * restarted HAProxy are repaired by the same path. No difference, no
+ * command. The caller owns the snapshot (store, cache), the timing and the
+ * logging; a tick never sleeps or retries.
+ *
+ * A backend whose pool has no snapshot, or that HAProxy does not know, is
+ * left as it is and reported in `problems`. Throws RuntimeApiError only when
+ * the Runtime API cannot be used at all (then nothing of this tick is known
+ * to be applied, and the next tick starts over).
+ */
+export class Reconciler {
+  private readonly api: RuntimeSender;
+  private readonly backends: readonly BackendConfig[];
+  private readonly client: ClientIdentity;
+  private readonly dryRun: boolean;
+  private readonly observer: ReconcileObserver | undefined;
+  /** Desired state of each `backend/server` as last applied without failure: the reference for drift. */
+  private readonly applied = new Map<string, string>();
+
+  constructor(options: ReconcilerOptions) {
+    this.api = options.api;
+    this.backends = options.backends;
+    this.client = options.client;
+    this.dryRun = options.dryRun ?? false;
+    this.observer = options.observer;
+  }
+
+  async tick(snapshots: Snapshot | readonly Snapshot[]): Promise<ReconcileResult> {
+    const byPool = new Map<string, Snapshot>();
+    for (const s of Array.isArray(snapshots) ? snapshots : [snapshots as Snapshot]) byPool.set(s.pool, s);
+
+    const result: ReconcileResult = { dryRun: this.dryRun, planned: [], sent: [], failed: [], drift: [], problems: [] };
+    const usable = this.backends.filter((b) => {
+      if (isSafeName(b.name) && isSafeName(b.prefix)) return true;
+      result.problems.push(`backend ${JSON.stringify(b.name)} (prefix ${JSON.stringify(b.prefix)}) is not a name: skipped`);
+      return false;
+    });
+    if (usable.length === 0) return result;
+
+    const actual = await this.readActual(usable, result.problems);
+    const desiredByKey = new Map<string, string>();
+    const perBackend: { backend: BackendConfig; desired: DesiredServer[] }[] = [];
+
+    for (const backend of usable) {
+      const servers = actual.get(backend.name);
+      if (!servers) continue;
+      const snapshot = byPool.get(backend.pool);
+      if (!snapshot) {
+        result.problems.push(`backend ${backend.name}: pool ${backend.pool} has no snapshot yet; HAProxy left as it is`);
+        continue;
+      }
+      const desired = desiredServers(snapshot, backend, this.client);
+      for (const d of desired) {
+        if (d.problem) result.problems.push(`${backend.name}/${d.server}: ${d.problem}`);
+        desiredByKey.set(`${backend.name}/${d.server}`, JSON.stringify(d));
+      }
+      const p = plan(desired, servers, backend);
+      result.problems.push(...p.problems);
+      result.planned.push(...p.commands);
+      perBackend.push({ backend, desired });
+    }
+
+    for (const cmd of result.planned) {
+      const key = `${cmd.backend}/${cmd.server}`;
+      const was = this.applied.get(key);
+      if (was !== undefined && was === desiredByKey.get(key)) result.drift.push(cmd);
+    }
+
+    if (this.dryRun) return result;
+
+    const failedKeys = new Set<string>();
+    if (result.planned.length > 0) {
+      const outcomes = await applyCommands(this.api, result.planned);
+      for (const o of outcomes) {
+        if (o.ok) {
+          result.sent.push(o.command);
+          continue;
+        }
+        failedKeys.add(`${o.command.backend}/${o.command.server}`);
+        const failed: FailedCommand = { command: o.command, line: o.line, text: o.text };
+        if (o.severity !== undefined) failed.severity = o.severity;
+        result.failed.push(failed);
+      }
+    }
+
+    for (const { backend, desired } of perBackend) {
+      const present = new Set((actual.get(backend.name) ?? []).map((s) => s.name));
+      for (const d of desired) {
+        const key = `${backend.name}/${d.server}`;
+        if (present.has(d.server) && !failedKeys.has(key)) this.applied.set(key, JSON.stringify(d));
+        else this.applied.delete(key);
+      }
+    }
+    this.report(result);
+    return result;
+  }
+
+  /** The command lines a dry run would send, for printing. */
+  static lines(commands: readonly RuntimeCommand[]): string[] {
+    return commands.map((c) => {
+      try {
+        return formatCommand(c);
+      } catch (err) {
+        return `# not sendable: ${errorMessage(err)}`;
+      }
+    });
+  }
+
+  private async readActual(backends: readonly BackendConfig[], problems: string[]): Promise<Map<string, ActualServer[]>> {
+    const answers = await this.api.send(backends.map((b) => `show servers state ${b.name}`));
+    const out = new Map<string, ActualServer[]>();
+    backends.forEach((backend, i) => {
+      const answer = answers[i];
+      if (!answer || !answer.ok) {
+        problems.push(
+          `backend ${backend.name}: HAProxy answered ${JSON.stringify(answer?.text ?? "nothing")} to "show servers state"; left as it is`,
+        );
+        return;
+      }
+      try {
+        out.set(backend.name, parseServersState(answer.text).get(backend.name) ?? []);
+      } catch (err) {
+        problems.push(`backend ${backend.name}: ${errorMessage(err)}; left as it is`);
+      }
+    });
+    return out;
+  }
+
+  private report(result: ReconcileResult): void {
+    const o = this.observer;
+    if (!o) return;
+    const count = (list: readonly RuntimeCommand[]) => {
+      const m = new Map<string, number>();
+      for (const c of list) m.set(c.backend, (m.get(c.backend) ?? 0) + 1);
+      return m;
+    };
+    for (const [b, n] of count(result.sent)) o.commandsSent?.(b, n);
+    for (const [b, n] of count(result.failed.map((f) => f.command))) o.commandsFailed?.(b, n);
+    const sent = new Set(result.sent);
+    for (const [b, n] of count(result.drift.filter((c) => sent.has(c)))) o.driftCorrected?.(b, n);
+  }
+}

@@ -1,0 +1,319 @@
+import {
+  ConfigError,
+  FencedOutError,
+  LeaseLostError,
+  errorMessage,
+  normalizeSlots,
+  silentLogger,
+  sleep,
+  systemClock,
+  type Clock,
+  type Head,
+  type Logger,
+  type Slot,
+  type Snapshot,
+  type Target,
+  type ValveState,
+} from "@hsdo/core";
+import type { LeaseStatus, LeaseTerm, PublishChange, PublishResult, WriteTerm } from "@hsdo/store";
+import type { TargetSource } from "./sources/types.ts";
+import { serverStep, type StepConfig } from "./step.ts";
+
+/** The narrow parts of the store the server needs (STYLE.md 14): easy to fake, easy to read. */
+export interface LeaseLike {
+  tick(): Promise<LeaseStatus>;
+  readonly term: LeaseTerm | undefined;
+  release(): Promise<void>;
+  stop(): void;
+}
+
+export interface WriterLike {
+  stampEpoch(term: WriteTerm, size: number): Promise<Snapshot>;
+  publish(term: WriteTerm, change: PublishChange): Promise<PublishResult>;
+}
+
+export interface ReaderLike {
+  snapshot(): Promise<Snapshot | undefined>;
+}
+
+export interface ServerOptions {
+  pool: string;
+  source: TargetSource;
+  lease: LeaseLike;
+  writer: WriterLike;
+  reader: ReaderLike;
+  step: StepConfig;
+  intervalMs: number;
+  heartbeatMs: number;
+  dryRun?: boolean;
+  clock?: Clock;
+  log?: Logger;
+  /** Called after every tick with its outcome (metrics, status). Must not throw. */
+  onTick?: (result: ServerTickResult) => void;
+  /** Called after every lease tick. Must not throw. */
+  onLease?: (status: LeaseStatus | undefined, error?: unknown) => void;
+}
+
+export interface ServerTickResult {
+  role: "leader" | "standby" | "dry-run";
+  epoch?: number;
+  /** Generation of the pool after this tick (leader, dry run). */
+  generation?: number;
+  slots?: Slot[];
+  /** The source's answer; undefined when it failed. */
+  targets?: Target[];
+  sourceError?: string;
+  /** Slots written (or, in a dry run, that would be). */
+  changed: Slot[];
+  published: boolean;
+  held: boolean;
+  live: number;
+  removing: number;
+  unassigned: Target[];
+  /** Targets whose lifecycle action was completed this tick. */
+  released: string[];
+  /** Anything else that went wrong (store errors); the tick changed nothing it could not finish. */
+  error?: string;
+  /** A dry run's would-be writes, as printed. */
+  writes?: PublishResult["writes"];
+}
+
+/**
+ * The server's reconcile loop. One tick: list the source, compute the slots
+ * (pure: serverStep), publish only the difference under the term's fence,
+ * let drained instances go. Only the loop sleeps; a tick never retries on
+ * its own. The lease runs on its own heartbeat so a slow source can never
+ * starve renewals.
+ */
+export class Server {
+  private readonly o: ServerOptions;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  /** Where the table stands for the current term: set by the stamp at takeover, then by each publish. */
+  private state: { epoch: number; head: Head; slots: Slot[] } | undefined;
+  private accepted: readonly Target[] | undefined;
+  private valve: ValveState = {};
+  private readonly released = new Set<string>();
+  private lastUnassigned = 0;
+  /** Why the last tick could not work, for /readyz. */
+  lastSourceOk = false;
+  lastLease: LeaseStatus | undefined;
+  lastLeaseError: string | undefined;
+
+  constructor(options: ServerOptions) {
+    this.o = options;
+    this.clock = options.clock ?? systemClock;
+    this.log = options.log ?? silentLogger;
+  }
+
+  /** One lease step; the loop calls it every heartbeat. Errors are reported, never thrown. */
+  async leaseTick(): Promise<LeaseStatus | undefined> {
+    try {
+      const status = await this.o.lease.tick();
+      const was = this.lastLease?.role;
+      this.lastLease = status;
+      this.lastLeaseError = undefined;
+      if (status.role === "leader" && was !== "leader") this.log.info("became leader", { pool: this.o.pool, epoch: status.term.epoch });
+      if (status.role === "standby" && status.lost) this.log.warn("lost leadership", { pool: this.o.pool, reason: status.lost.message });
+      if (status.role === "standby" && was === undefined) {
+        this.log.info("standing by", { pool: this.o.pool, holder: status.holder?.owner ?? "(none)" });
+      }
+      this.o.onLease?.(status);
+      return status;
+    } catch (err) {
+      this.lastLeaseError = errorMessage(err);
+      this.log.warn("lease: DynamoDB error, retrying next heartbeat", { pool: this.o.pool, error: this.lastLeaseError });
+      this.o.onLease?.(undefined, err);
+      return undefined;
+    }
+  }
+
+  /** One reconcile. Never throws for source or store trouble: the outcome says what happened. */
+  async tick(): Promise<ServerTickResult> {
+    const base: ServerTickResult = { role: "standby", changed: [], published: false, held: false, live: 0, removing: 0, unassigned: [], released: [] };
+    let targets: Target[];
+    try {
+      targets = await this.o.source.list();
+      this.lastSourceOk = true;
+    } catch (err) {
+      // Fail static: a source error changes nothing.
+      this.lastSourceOk = false;
+      const sourceError = errorMessage(err);
+      this.log.warn("source failed, keeping the published slots", { source: this.o.source.name, error: sourceError });
+      return this.report({ ...base, role: this.o.dryRun ? "dry-run" : this.role(), sourceError });
+    }
+    base.targets = targets;
+    if (this.o.dryRun) return this.report(await this.dryRunTick(targets, base));
+
+    const term = this.o.lease.term;
+    if (!term) {
+      this.state = undefined;
+      return this.report({ ...base, role: "standby" });
+    }
+    try {
+      if (this.state?.epoch !== term.epoch) await this.takeOver(term);
+      return this.report(await this.leaderTick(term, targets, base));
+    } catch (err) {
+      if (err instanceof ConfigError) throw err;
+      // The table may hold part of a publication: read it back (and re-stamp) before the next one.
+      this.state = undefined;
+      const fenced = err instanceof FencedOutError || err instanceof LeaseLostError || term.signal.aborted;
+      if (fenced) this.log.warn("stopped publishing: no longer leader", { pool: this.o.pool, epoch: term.epoch, error: errorMessage(err) });
+      else this.log.error("publish failed, will resync from the table", { pool: this.o.pool, error: errorMessage(err) });
+      return this.report({ ...base, role: fenced ? "standby" : "leader", epoch: term.epoch, error: errorMessage(err) });
+    }
+  }
+
+  private role(): "leader" | "standby" {
+    return this.o.lease.term ? "leader" : "standby";
+  }
+
+  /** At the start of a term: refuse a size that would cut off an occupied slot, then stamp our epoch everywhere. */
+  private async takeOver(term: LeaseTerm): Promise<void> {
+    const current = await this.o.reader.snapshot();
+    if (current) normalizeSlots(current.slots, this.o.step.size);
+    const snap = await this.o.writer.stampEpoch(term, this.o.step.size);
+    this.state = { epoch: term.epoch, head: snap.head, slots: snap.slots };
+    this.accepted = undefined;
+    this.valve = {};
+    this.log.info("stamped epoch on the pool", { pool: this.o.pool, epoch: term.epoch, generation: snap.head.generation, size: snap.head.size });
+  }
+
+  private async leaderTick(term: LeaseTerm, targets: Target[], base: ServerTickResult): Promise<ServerTickResult> {
+    const state = this.state!;
+    const now = this.clock.now();
+    const step = serverStep({ slots: state.slots, targets, accepted: this.accepted, valve: this.valve, now, cfg: this.o.step });
+    this.accepted = step.accepted;
+    this.valve = step.valve;
+    if (step.held) {
+      this.log.warn("safety valve: holding a source answer that would remove many targets", {
+        pool: this.o.pool,
+        live: step.live,
+        removing: step.removing,
+        seen: step.valve.held?.seen,
+        confirmTicks: this.o.step.confirmTicks,
+      });
+    }
+    if (step.unassigned.length !== this.lastUnassigned) {
+      this.lastUnassigned = step.unassigned.length;
+      if (step.unassigned.length > 0) {
+        this.log.warn("more ready targets than slots: the extra wait for a free slot", {
+          pool: this.o.pool,
+          size: this.o.step.size,
+          waiting: step.unassigned.map((t) => t.id),
+        });
+      }
+    }
+    let head = state.head;
+    const resize = head.size !== this.o.step.size;
+    if (step.changed.length > 0 || resize) {
+      const change: PublishChange = { base: head, changed: step.changed, size: this.o.step.size };
+      const result = await this.o.writer.publish(term, change);
+      head = result.head;
+      this.state = { epoch: term.epoch, head, slots: step.slots };
+      for (const s of step.changed) {
+        this.log.info("slot changed", { pool: this.o.pool, slot: s.slot, state: s.state, name: s.name, addr: s.addr, weight: s.weight, generation: head.generation });
+      }
+    } else {
+      this.state = { ...state, slots: step.slots };
+    }
+    const released = await this.release(step.releasable, targets);
+    return {
+      ...base,
+      role: "leader",
+      epoch: term.epoch,
+      generation: head.generation,
+      slots: step.slots,
+      changed: step.changed,
+      published: step.changed.length > 0 || resize,
+      held: step.held,
+      live: step.live,
+      removing: step.removing,
+      unassigned: step.unassigned,
+      released,
+    };
+  }
+
+  /** Completes the lifecycle action of drained instances, once each. */
+  private async release(releasable: Target[], targets: Target[]): Promise<string[]> {
+    const present = new Set(targets.map((t) => t.id));
+    for (const id of this.released) if (!present.has(id)) this.released.delete(id);
+    const done: string[] = [];
+    const complete = this.o.source.completeLifecycle?.bind(this.o.source);
+    if (!complete) return done;
+    for (const target of releasable) {
+      if (this.released.has(target.id)) continue;
+      try {
+        await complete(target);
+        this.released.add(target.id);
+        done.push(target.id);
+        this.log.info("lifecycle action completed: drained instance may terminate", { id: target.id, hook: target.lifecycleHook, group: target.group });
+      } catch (err) {
+        this.log.warn("could not complete lifecycle action, will retry", { id: target.id, error: errorMessage(err) });
+      }
+    }
+    return done;
+  }
+
+  /** --dry-run: read the pool, compute, show; take no lease and write nothing. */
+  private async dryRunTick(targets: Target[], base: ServerTickResult): Promise<ServerTickResult> {
+    const current = await this.o.reader.snapshot();
+    const slots = current?.slots ?? [];
+    const now = this.clock.now();
+    const step = serverStep({ slots, targets, accepted: this.accepted, valve: this.valve, now, cfg: this.o.step });
+    const head: Head = current?.head ?? { generation: 0, epoch: 0, leader: "", updatedAt: now, size: this.o.step.size };
+    const change: PublishChange = { base: head, changed: step.changed, size: this.o.step.size };
+    const writes = step.changed.length > 0 ? (await this.o.writer.publish({ epoch: head.epoch, signal: new AbortController().signal }, change)).writes : [];
+    return {
+      ...base,
+      role: "dry-run",
+      generation: head.generation,
+      slots: step.slots,
+      changed: step.changed,
+      held: step.held,
+      live: step.live,
+      removing: step.removing,
+      unassigned: step.unassigned,
+      writes,
+    };
+  }
+
+  private report(result: ServerTickResult): ServerTickResult {
+    try {
+      this.o.onTick?.(result);
+    } catch (err) {
+      this.log.error("onTick callback failed", { error: errorMessage(err) });
+    }
+    return result;
+  }
+
+  /**
+   * Runs until `signal` aborts: the lease on its heartbeat, the reconcile on
+   * its interval. A ConfigError (a size that would cut an occupied slot)
+   * ends the run: it needs the operator.
+   */
+  async run(signal: AbortSignal): Promise<void> {
+    const inner = new AbortController();
+    const stop = () => inner.abort();
+    signal.addEventListener("abort", stop, { once: true });
+    if (signal.aborted) inner.abort();
+    const loop = async (every: number, body: () => Promise<unknown>) => {
+      while (!inner.signal.aborted) {
+        await body();
+        await sleep(every, inner.signal);
+      }
+    };
+    const loops = [loop(this.o.intervalMs, () => this.tick())];
+    if (!this.o.dryRun) loops.push(loop(this.o.heartbeatMs, () => this.leaseTick()));
+    try {
+      await Promise.all(loops.map((l) => l.catch((err: unknown) => (inner.abort(), Promise.reject(err)))));
+    } finally {
+      signal.removeEventListener("abort", stop);
+      inner.abort();
+      if (!this.o.dryRun) {
+        this.o.lease.stop();
+        await this.o.lease.release().catch((err: unknown) => this.log.warn("could not release the lease", { error: errorMessage(err) }));
+      }
+    }
+  }
+}
