@@ -1,10 +1,6 @@
+// Commands are imported when chosen: `hsdo config` must not pay for loading the AWS SDK.
 import yargs, { type Argv } from "yargs";
 import { ConfigError, HsdoError, PreflightError, errorMessage } from "@hsdo/core";
-import { configCommand } from "./commands/config.ts";
-import { runCommand } from "./commands/run.ts";
-import { statusCommand } from "./commands/status.ts";
-import { tableCreateCommand } from "./commands/table.ts";
-import { haproxyConfigCommand } from "./commands/haproxy-config.ts";
 import type { CommonArgs } from "./commands/common.ts";
 
 /** Exit statuses: 0 done, 1 runtime failure, 2 the user must change something (config, flags, environment). */
@@ -37,19 +33,19 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
         y
           .option("server", { type: "boolean", describe: "run the server: list targets, keep slots, publish to DynamoDB (leader or standby)" })
           .option("client", { type: "boolean", describe: "run the client next to HAProxy: apply the slots through the Runtime API" }),
-      async (args) => setCode(await runCommand(args, out)),
+      async (args) => setCode(await (await import("./commands/run.ts")).runCommand(args, out)),
     )
     .command(
       "status",
       "the pool's slots, leader, generation and age, as a table",
       (y) => y.option("json", { type: "boolean", describe: "print JSON" }),
-      async (args) => setCode(await statusCommand(args, out)),
+      async (args) => setCode(await (await import("./commands/status.ts")).statusCommand(args, out)),
     )
     .command(
       "table <action>",
       "manage the DynamoDB table (dev and embedded; production uses infra/)",
       (y) => y.positional("action", { choices: ["create"] as const, describe: "create: create the table when missing" }),
-      async (args) => setCode(await tableCreateCommand(args, out)),
+      async (args) => setCode(await (await import("./commands/table.ts")).tableCreateCommand(args, out)),
     )
     .command(
       "config",
@@ -59,13 +55,13 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
           .option("json", { type: "boolean", describe: "print JSON" })
           .option("server", { type: "boolean", describe: "also check what --server needs" })
           .option("client", { type: "boolean", describe: "also check what --client needs" }),
-      async (args) => setCode(await configCommand(args, out)),
+      async (args) => setCode(await (await import("./commands/config.ts")).configCommand(args, out)),
     )
     .command(
       "haproxy-config",
       "print the backend/server-template lines (and fallback rule) matching the configuration",
       (y) => y,
-      async (args) => setCode(await haproxyConfigCommand(args, out)),
+      async (args) => setCode(await (await import("./commands/haproxy-config.ts")).haproxyConfigCommand(args, out)),
     )
     .example("SERVER_ASG_NAMES=web-a,web-b hsdo --server", "run the server on two Auto Scaling Groups")
     .example("hsdo --client --config /etc/hsdo/hsdo.yaml", "run the client beside HAProxy")

@@ -1,6 +1,10 @@
-import { PreflightError } from "@hsdo/core";
+import { haproxyConfigLines } from "@hsdo/client";
+import { loadConfig } from "../load-config.ts";
 import type { CommonArgs, Out } from "./common.ts";
 
-export async function haproxyConfigCommand(_args: CommonArgs, _out: Out): Promise<number> {
-  throw new PreflightError("not implemented yet");
+/** `hsdo haproxy-config`: the HAProxy lines that match this configuration's backends and size. */
+export async function haproxyConfigCommand(args: CommonArgs, out: Out): Promise<number> {
+  const { config } = loadConfig(args);
+  out(haproxyConfigLines({ size: config.size, client: { socket: config.client.socket, backends: config.client.backends } }));
+  return 0;
 }

@@ -1,6 +1,20 @@
-import { PreflightError } from "@hsdo/core";
+import { createTable } from "@hsdo/store";
+import { loadConfig } from "../load-config.ts";
+import { createLogger } from "../logger.ts";
+import { openDynamo } from "../dynamo.ts";
 import type { CommonArgs, Out } from "./common.ts";
 
-export async function tableCreateCommand(_args: CommonArgs, _out: Out): Promise<number> {
-  throw new PreflightError("not implemented yet");
+/** `hsdo table create`: for development and the embedded store; production tables come from infra/. */
+export async function tableCreateCommand(args: CommonArgs, out: Out): Promise<number> {
+  const { config } = loadConfig(args);
+  const log = createLogger({ debug: config.debug });
+  const dynamo = await openDynamo(config, log);
+  try {
+    out(`creating table ${dynamo.table} (pool S, slot N, on demand)...\n`);
+    const r = await createTable(dynamo.client, dynamo.table);
+    out(r.created ? `table ${dynamo.table} created and ACTIVE\n` : `table ${dynamo.table} already exists with hsdo's key schema\n`);
+    return 0;
+  } finally {
+    await dynamo.close();
+  }
 }
