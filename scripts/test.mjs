@@ -7,38 +7,19 @@ import { readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { availableParallelism } from "node:os";
+import { ensureHaproxy } from "./haproxy-preflight.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const args = process.argv.slice(2);
 
-function run(cmd, argv, opts = {}) {
-  const r = spawnSync(cmd, argv, { stdio: "inherit", cwd: root, ...opts });
+function run(cmd, argv) {
+  const r = spawnSync(cmd, argv, { stdio: "inherit", cwd: root });
   if (r.error) return { status: 127, error: r.error };
   return r;
 }
 
-function haproxyPresent() {
-  const r = spawnSync("haproxy", ["-v"], { encoding: "utf8" });
-  return r.status === 0 ? r.stdout.split("\n")[0] : null;
-}
-
 // HAProxy is a real part of the test bed: never skip silently when it is missing.
-let version = haproxyPresent();
-if (!version) {
-  if (process.getuid?.() === 0) {
-    console.log("preflight: haproxy not found, installing Debian's package: apt-get install -y haproxy");
-    let r = run("apt-get", ["install", "-y", "haproxy"], { env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
-    if (r.status !== 0) {
-      run("apt-get", ["update"]);
-      r = run("apt-get", ["install", "-y", "haproxy"], { env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
-    }
-    version = haproxyPresent();
-  }
-  if (!version) {
-    console.error("preflight: haproxy is required by the tests and is not installed.\n  run: sudo apt-get install -y haproxy");
-    process.exit(1);
-  }
-}
+const version = ensureHaproxy((m) => console.log(`preflight: ${m}`));
 console.log(`preflight: ${version}`);
 
 if (!args.includes("--no-typecheck")) {

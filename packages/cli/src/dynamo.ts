@@ -22,7 +22,10 @@ export async function openDynamo(config: Config, log: Logger, observe?: Observe)
   let embedded: EmbeddedDynamo | undefined;
   let endpoint = config.dynamodb.endpoint;
   if (endpoint === "embedded") {
-    embedded = await startEmbeddedDynamo(config.dynamodb.embeddedPath ? { path: config.dynamodb.embeddedPath } : {});
+    embedded = await startEmbeddedDynamo({
+      port: config.dynamodb.embeddedPort,
+      ...(config.dynamodb.embeddedPath ? { path: config.dynamodb.embeddedPath } : {}),
+    });
     endpoint = embedded.endpoint;
     log.info("embedded DynamoDB started", { endpoint, path: config.dynamodb.embeddedPath || "(memory)" });
   }

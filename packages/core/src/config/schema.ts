@@ -86,6 +86,14 @@ export const SCHEMA: readonly KeySpec[] = [
     default: "",
     doc: "With `endpoint: embedded`: directory the data is persisted in; empty keeps it in memory.",
   }),
+  key({
+    path: "dynamodb.embeddedPort",
+    kind: "int",
+    default: 0,
+    min: 0,
+    max: 65535,
+    doc: "With `endpoint: embedded`: port it listens on (127.0.0.1), so `hsdo status` can read it from another shell; 0 picks a free one.",
+  }),
 
   key({
     path: "http.port",

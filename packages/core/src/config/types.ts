@@ -87,6 +87,8 @@ export interface DynamoConfig {
   endpoint: string;
   /** embedded only: directory to persist the data in; "" keeps it in memory. */
   embeddedPath: string;
+  /** embedded only: port on 127.0.0.1; 0 picks a free one. */
+  embeddedPort: number;
 }
 
 export interface HttpConfig {
