@@ -1,0 +1,14 @@
+# An example termination hook on each watched group. An instance that scales
+# in waits in Terminating:Wait while hsdo drains its slot (no new sessions,
+# existing ones finish); the server then completes the action (CONTINUE).
+# Should no server be running, Auto Scaling goes on by itself after
+# heartbeat_timeout, so a broken hsdo never blocks a scale-in for long.
+resource "aws_autoscaling_lifecycle_hook" "drain" {
+  for_each = var.lifecycle_hook_name == "" ? toset([]) : toset(var.asg_names)
+
+  name                   = var.lifecycle_hook_name
+  autoscaling_group_name = each.value
+  lifecycle_transition   = "autoscaling:EC2_INSTANCE_TERMINATING"
+  heartbeat_timeout      = var.lifecycle_hook_heartbeat_timeout
+  default_result         = "CONTINUE"
+}
