@@ -18,6 +18,7 @@ import type { Snapshot } from "@hsdo/core";
 import { formatStatus } from "../packages/cli/src/status-format.ts";
 import { ensureHaproxy } from "./haproxy-preflight.mjs";
 
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const KEEP = process.argv.includes("--keep");
 const SIZE = 6;
@@ -153,7 +154,7 @@ async function main(): Promise<void> {
 
   const hsdo = spawn(process.execPath, [join(ROOT, "packages/cli/bin/hsdo.js"), "--server", "--client", "--config", config], {
     stdio: ["ignore", "ignore", "pipe"],
-    env: { ...process.env, AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: "1" },
+    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
   });
   children.push(hsdo);
   let hsdoLog = "";

@@ -9,6 +9,8 @@ import { fileURLToPath } from "node:url";
 import { availableParallelism } from "node:os";
 import { ensureHaproxy } from "./haproxy-preflight.mjs";
 
+// The SDK's Node-version notice would repeat in every test file's output.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 const root = fileURLToPath(new URL("..", import.meta.url));
 const args = process.argv.slice(2);
 

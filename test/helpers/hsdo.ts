@@ -14,7 +14,7 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
     if (["INTERVAL", "DEBUG", "EXPORTER_PORT", "DYNAMODB_TABLE_NAME", "HAPROXY_BACKEND_SERVERS_LIST_SIZE", "NODE_OPTIONS", "NODE_TEST_CONTEXT"].includes(k)) continue;
     env[k] = v;
   }
-  return { ...env, AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: "1", ...extra };
+  return { ...env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", ...extra };
 }
 
 export interface HsdoResult {

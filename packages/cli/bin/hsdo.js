@@ -3,6 +3,9 @@
 // codebase, no build step between a checkout and a running process.
 import { register } from "tsx/esm/api";
 
+// The SDK's own Node-version notice is a multi-line stderr print that breaks
+// one-JSON-line-per-event logs; hsdo logs it as one event instead (run.ts).
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 register();
 const { main } = await import("../src/main.ts");
 process.exitCode = await main(process.argv.slice(2));

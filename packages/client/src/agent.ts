@@ -37,6 +37,7 @@ export interface ClientTickResult {
   reconcile?: ReconcileResult;
   /** The Runtime API could not be used this tick. */
   runtimeError?: string;
+  durationMs: number;
 }
 
 /**
@@ -80,9 +81,10 @@ export class ClientAgent {
   }
 
   async tick(): Promise<ClientTickResult> {
+    const started = this.clock.monotonic();
     if (!this.cacheLoaded) await this.loadCache();
     for (const p of this.o.pollers) await this.read(p);
-    const result: ClientTickResult = { pools: [...this.status.values()].map((s) => ({ ...s })) };
+    const result: ClientTickResult = { pools: [...this.status.values()].map((s) => ({ ...s })), durationMs: 0 };
     const snapshots = [...this.snapshots.values()];
     if (snapshots.length > 0) {
       try {
@@ -96,6 +98,7 @@ export class ClientAgent {
         this.log.error("HAProxy Runtime API unusable this tick", { error: result.runtimeError });
       }
     }
+    result.durationMs = this.clock.monotonic() - started;
     this.o.onTick?.(result);
     return result;
   }

@@ -76,6 +76,8 @@ export interface ServerTickResult {
   error?: string;
   /** A dry run's would-be writes, as printed. */
   writes?: PublishResult["writes"];
+  /** How long the tick took, on the monotonic clock. */
+  durationMs?: number;
 }
 
 /**
@@ -95,6 +97,7 @@ export class Server {
   private valve: ValveState = {};
   private readonly released = new Set<string>();
   private lastUnassigned = 0;
+  private tickStartedAt = 0;
   /** Why the last tick could not work, for /readyz. */
   lastSourceOk = false;
   lastLease: LeaseStatus | undefined;
@@ -130,6 +133,7 @@ export class Server {
 
   /** One reconcile. Never throws for source or store trouble: the outcome says what happened. */
   async tick(): Promise<ServerTickResult> {
+    this.tickStartedAt = this.clock.monotonic();
     const base: ServerTickResult = { role: "standby", changed: [], published: false, held: false, live: 0, removing: 0, unassigned: [], released: [] };
     let targets: Target[];
     try {
@@ -279,6 +283,7 @@ export class Server {
   }
 
   private report(result: ServerTickResult): ServerTickResult {
+    result.durationMs = this.clock.monotonic() - this.tickStartedAt;
     try {
       this.o.onTick?.(result);
     } catch (err) {

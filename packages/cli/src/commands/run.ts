@@ -85,6 +85,8 @@ export async function runCommand(args: RunArgs, out: Out): Promise<number> {
       });
       cleanup.push(() => new Promise<void>((resolve) => http.close(() => resolve())));
     }
+    const major = Number(process.versions.node.split(".")[0]);
+    if (major < 22) log.warn("Node.js 20: AWS SDK releases after January 2027 need Node.js 22 or later", { node: process.versions.node });
     log.info("hsdo started", {
       roles: [args.server && "server", args.client && "client"].filter(Boolean).join("+"),
       pool: config.pool,
@@ -160,6 +162,7 @@ async function buildServer(config: Config, dynamo: DynamoHandle, metrics: Metric
 }
 
 function recordServerTick(metrics: Metrics, pool: string, sourceName: string, r: ServerTickResult): void {
+  if (r.durationMs !== undefined) metrics.tickDuration.observe({ role: "server" }, r.durationMs / 1000);
   if (r.sourceError) metrics.sourceErrors.inc({ source: sourceName });
   if (r.targets) {
     metrics.sourceTargets.reset();
@@ -239,6 +242,8 @@ async function buildClient(config: Config, dynamo: DynamoHandle, metrics: Metric
 }
 
 function recordClientTick(metrics: Metrics, r: ClientTickResult, dryRun: boolean, out: Out): void {
+  metrics.tickDuration.observe({ role: "client" }, r.durationMs / 1000);
+  if (r.runtimeError) metrics.tickErrors.inc({ role: "client" });
   for (const p of r.pools) {
     metrics.invalidSlots.set({ pool: p.pool }, p.invalid);
     if (p.generation !== undefined) metrics.generation.set({ pool: p.pool, role: "client" }, p.generation);
