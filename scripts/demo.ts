@@ -22,7 +22,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const KEEP = process.argv.includes("--keep");
 const SIZE = 6;
-const URIS = ["/video/1.mp4", "/video/2.mp4", "/video/3.mp4", "/video/4.mp4", "/video/5.mp4", "/video/6.mp4", "/video/7.mp4", "/video/8.mp4"];
+const URIS = Array.from({ length: 24 }, (_, i) => `/video/${i + 1}.mp4`);
 const BOLD = process.stdout.isTTY ? (s: string) => `\x1b[1m${s}\x1b[0m` : (s: string) => s;
 
 const children: ChildProcess[] = [];
@@ -133,8 +133,8 @@ async function main(): Promise<void> {
       "  mode: static",
       "  static:",
       `    file: ${targets}`,
-      "  weight: { min: 1, max: 4, step: 1, interval: 2s }",
-      "  drain: 5s",
+      "  weight: { min: 1, max: 4, step: 1, interval: 1500ms }",
+      "  drain: 4s",
       "  lease: 3s",
       "  heartbeat: 1s",
       "client:",
@@ -171,40 +171,50 @@ async function main(): Promise<void> {
   const reader = new SlotReader({ client: db, table: "hsdo", pool: "demo" });
   const haproxyState = async (): Promise<ActualServer[]> =>
     parseServersState((await api.run("show servers state origins")).text).get("origins") ?? [];
-  const history = new Map<string, string[]>(URIS.map((u) => [u, []]));
-
   const ask = async (): Promise<Map<string, string>> => {
     const seen = new Map<string, string>();
     for (const uri of URIS) {
       const res = await fetch(`http://127.0.0.1:${frontPort}${uri}`);
-      seen.set(uri, res.headers.get("x-origin") ?? `HTTP ${res.status}`);
+      seen.set(uri, (res.headers.get("x-origin") ?? `HTTP ${res.status}`).replace("origin-", ""));
       await res.arrayBuffer();
     }
     return seen;
   };
+  const short = (s: ActualServer) => all.find((o) => o.port === s.port)?.name.replace("origin-", "") ?? `${s.addr}:${s.port}`;
 
   const show = async (title: string) => {
     const snap = await reader.snapshot();
     console.log(`\n${BOLD(`── ${title}`)}`);
     if (snap) console.log(indent(formatStatus(snap, Date.now())));
     const servers = await haproxyState();
-    console.log(
-      `  HAProxy holds: ${servers
-        .filter((s) => s.state !== "maint")
-        .map((s) => `${s.name}=${originAt(s)} w${s.uweight}${s.state === "drain" ? " (drain)" : ""}`)
-        .join(", ") || "(none)"}`,
-    );
-    const answers = await ask();
-    const row = URIS.map((u) => {
-      const now = answers.get(u)!;
-      const h = history.get(u)!;
-      const moved = h.length > 0 && h.at(-1) !== now;
-      h.push(now);
-      return `${u.replace("/video/", "")}→${now.replace("origin-", "")}${moved ? "*" : ""}`;
-    });
-    console.log(`  requests:      ${row.join("  ")}   (* = moved)`);
+    const held = servers.filter((s) => s.state !== "maint");
+    console.log(`  HAProxy holds: ${held.map((s) => `${s.name}=${short(s)} w${s.uweight}${s.state === "drain" ? " (drain)" : ""}`).join(", ") || "(none)"}`);
   };
-  const originAt = (s: ActualServer) => all.find((o) => o.port === s.port)?.name.replace("origin-", "") ?? `${s.addr}:${s.port}`;
+
+  /** Which origin answers each URI, compared with the last steady state: moves are named. */
+  let steady: Map<string, string> | undefined;
+  const compare = async (expectMovesTo: string[], left: string[] = []) => {
+    const now = await ask();
+    console.log(`  ${URIS.length} URIs: ${URIS.map((u) => now.get(u)).join("")}   (letter = origin answering /video/1..${URIS.length}.mp4)`);
+    if (steady) {
+      const moved = URIS.filter((u) => steady!.get(u) !== now.get(u));
+      const explained = moved.filter((u) => expectMovesTo.includes(now.get(u)!) || left.includes(steady!.get(u)!));
+      const kept = URIS.length - moved.length;
+      console.log(
+        `  kept their origin: ${kept}/${URIS.length}; moved: ${moved.length}` +
+          (moved.length
+            ? ` (${moved.map((u) => `${u.replace("/video/", "").replace(".mp4", "")}:${steady!.get(u)}→${now.get(u)}`).join(" ")})`
+            : ""),
+      );
+      const why = [expectMovesTo.length ? `to ${expectMovesTo.join(", ")}` : "", left.length ? `away from ${left.join(", ")}` : ""].filter(Boolean).join(" or ");
+      console.log(
+        explained.length === moved.length
+          ? `  every move went ${why || "nowhere"}: no URI changed between two origins that both stayed`
+          : `  ${moved.length - explained.length} URI(s) moved between origins that both stayed (weights differ from the last steady state)`,
+      );
+    }
+    steady = now;
+  };
 
   const applied = (want: (snap: Snapshot, servers: ActualServer[]) => boolean, what: string) =>
     waitUntil(what, async () => {
@@ -213,37 +223,44 @@ async function main(): Promise<void> {
       return want(snap, await haproxyState()) ? true : undefined;
     });
   const readyIn = (servers: ActualServer[]) => servers.filter((s) => s.state === "ready").length;
+  const rampedIn = (servers: ActualServer[], n: number) => servers.filter((s) => s.state === "ready" && s.uweight === 4).length === n;
+  const slot2 = (servers: ActualServer[]) => servers.find((x) => x.name === "origin2");
 
   // 1. Three origins join.
   writeTargets(targets, pick("origin-a", "origin-b", "origin-c"));
   await applied((_, s) => readyIn(s) === 3, "three origins in HAProxy");
-  await show("1. origin-a, -b and -c join: slots 1-3, weights start at 1 and ramp");
-  await applied((snap) => snap.slots.filter((s) => s.state === "ready").every((s) => s.weight === 4), "the ramp to weight 4 (2 s a step)");
-  await show("   ...ramped to full weight");
+  await show("1. origin-a, -b and -c join slots 1-3 at weight 1; they gain 1 every 1.5 s up to 4");
+  await applied((_, s) => rampedIn(s, 3), "the ramp to weight 4");
+  await show("   ...ramped to full weight: the steady state every HAProxy node shares");
+  await compare([]);
 
   // 2. Two more join.
   writeTargets(targets, pick("origin-a", "origin-b", "origin-c", "origin-d", "origin-e"));
   await applied((_, s) => readyIn(s) === 5, "origin-d and -e in HAProxy");
-  await show("2. origin-d and -e join slots 4 and 5: only the URIs they now own move");
+  await show("2. origin-d and -e join the lowest free slots, 4 and 5, and ramp (their cache warms gradually)");
+  await applied((_, s) => rampedIn(s, 5), "their ramp");
+  await compare(["d", "e"]);
 
   // 3. One leaves: drain, then free.
+  const slot2Before = URIS.filter((u) => steady?.get(u) === "b");
   writeTargets(targets, pick("origin-a", "origin-c", "origin-d", "origin-e"));
-  await applied((snap, s) => snap.slots[1]!.state === "drain" && s.some((x) => x.name === "origin2" && x.state === "drain"), "origin-b to drain");
-  await show("3. origin-b leaves: slot 2 drains (no new sessions, existing ones finish)");
-  await applied((snap) => snap.slots[1]!.state === "free", "the end of the drain (5 s)");
-  await show("   ...drained: slot 2 is free, the other slots did not move");
+  await applied((snap, s) => snap.slots[1]!.state === "drain" && slot2(s)?.state === "drain", "origin-b to drain");
+  await show("3. origin-b leaves: slot 2 drains (no new sessions, running ones finish); no other slot moves");
+  await applied((snap, s) => snap.slots[1]!.state === "free" && slot2(s)?.state === "maint", "the end of the drain (4 s)");
+  await show("   ...drained: slot 2 is free and parked in maint");
+  await compare([], ["b"]);
 
   // 4. A newcomer takes the freed slot.
   writeTargets(targets, pick("origin-a", "origin-c", "origin-d", "origin-e", "origin-f"));
-  await applied((snap, s) => snap.slots[1]!.name === "origin-f" && s.some((x) => x.name === "origin2" && x.state === "ready"), "origin-f in slot 2");
-  await show("4. origin-f joins and takes the lowest free slot, 2");
-
-  console.log(`\n${BOLD("── what happened to each URI")}`);
-  for (const [uri, seen] of history) {
-    const compact = seen.filter((o, i) => i === 0 || seen[i - 1] !== o).map((o) => o.replace("origin-", ""));
-    console.log(`  ${uri.padEnd(14)} ${compact.join(" → ")}`);
+  await applied((snap, s) => snap.slots[1]!.name === "origin-f" && slot2(s)?.state === "ready", "origin-f in slot 2");
+  await show("4. origin-f joins and takes the lowest free slot: 2");
+  await applied((_, s) => rampedIn(s, 5), "its ramp");
+  await compare(["f"]);
+  const slot2Now = URIS.filter((u) => steady?.get(u) === "f");
+  if (slot2Now.join() === slot2Before.join()) {
+    console.log(`  origin-f now serves exactly the URIs origin-b served in slot 2 (${slot2Now.length}): the ring position belongs to the slot.`);
   }
-  console.log("  A URI only moved when its origin left or a newcomer took over part of the ring; survivors never changed slot.");
+  console.log("\n  Every HAProxy node builds the same ring from the same slots, so a URI lands on the same origin whichever node serves it.");
 
   if (KEEP) {
     console.log(`\n${BOLD("Left running (Ctrl-C to stop and clean up):")}`);
