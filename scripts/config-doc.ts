@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { SCHEMA, formatDuration, parseDuration, type KeySpec } from "@hsdo/core";
 import { stringify } from "yaml";
+import { Metrics } from "../packages/cli/src/metrics.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -65,12 +66,30 @@ export function configTable(): string {
 
 export const START = "<!-- config-table:start -->";
 export const END = "<!-- config-table:end -->";
+export const METRICS_START = "<!-- metrics-table:start -->";
+export const METRICS_END = "<!-- metrics-table:end -->";
+
+/** Every hsdo metric (process metrics of prom-client aside), from the registry itself. */
+export async function metricsTable(): Promise<string> {
+  const metrics = new Metrics({ processMetrics: false }).registry.getMetricsAsArray() as unknown as { name: string; help: string; labelNames?: string[]; constructor: { name: string } }[];
+  const rows = metrics
+    .map((m) => `| \`${m.name}\` | ${m.constructor.name.toLowerCase()} | ${(m.labelNames ?? []).map((l) => `\`${l}\``).join(", ")} | ${m.help} |`)
+    .sort();
+  return ["| metric | type | labels | meaning |", "|---|---|---|---|", ...rows].join("\n");
+}
+
+function replaceBetween(text: string, start: string, end: string, body: string): string {
+  const a = text.indexOf(start);
+  const b = text.indexOf(end);
+  if (a < 0 || b < a) return text;
+  return `${text.slice(0, a + start.length)}\n${body}\n${text.slice(b)}`;
+}
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   writeFileSync(`${root}/conf/hsdo.yaml`, configYaml());
-  const readme = readFileSync(`${root}/README.md`, "utf8");
-  const a = readme.indexOf(START);
-  const b = readme.indexOf(END);
-  if (a >= 0 && b > a) writeFileSync(`${root}/README.md`, `${readme.slice(0, a + START.length)}\n${configTable()}\n${readme.slice(b)}`);
-  console.log("wrote conf/hsdo.yaml and the README's configuration table");
+  let readme = readFileSync(`${root}/README.md`, "utf8");
+  readme = replaceBetween(readme, START, END, configTable());
+  readme = replaceBetween(readme, METRICS_START, METRICS_END, await metricsTable());
+  writeFileSync(`${root}/README.md`, readme);
+  console.log("wrote conf/hsdo.yaml and the README's configuration and metrics tables");
 }
