@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { parse } from "yaml";
 import { SCHEMA, resolveConfig } from "@hsdo/core";
 import { ROOT, runHsdo } from "./helpers/hsdo.ts";
-import { configTable, configYaml, END, START } from "../scripts/config-doc.ts";
+import { configTable, configYaml, END, METRICS_END, METRICS_START, metricsTable, START } from "../scripts/config-doc.ts";
 
 test("hsdo --help lists every command of the design", async () => {
   const r = await runHsdo(["--help"]);
@@ -84,6 +84,11 @@ test("a bad file names the key and the file", async () => {
   const r = await runHsdo(["config", "--config", join(dir, "h.yaml")]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /server\.wieght: \{"max":3\} is not a known key in .*h\.yaml/);
+});
+
+test("the README's metrics table lists every metric of the registry", async () => {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  assert.ok(readme.includes(`${METRICS_START}\n${await metricsTable()}\n${METRICS_END}`), "run: node --import tsx scripts/config-doc.ts");
 });
 
 test("conf/hsdo.yaml and the README's table document every key and are current", () => {

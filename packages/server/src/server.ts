@@ -72,6 +72,8 @@ export interface ServerTickResult {
   unassigned: Target[];
   /** Targets whose lifecycle action was completed this tick. */
   released: string[];
+  /** Lifecycle completions that failed this tick (retried next tick). */
+  releaseFailures?: number;
   /** Anything else that went wrong (store errors); the tick changed nothing it could not finish. */
   error?: string;
   /** A dry run's would-be writes, as printed. */
@@ -147,7 +149,15 @@ export class Server {
       return this.report({ ...base, role: this.o.dryRun ? "dry-run" : this.role(), sourceError });
     }
     base.targets = targets;
-    if (this.o.dryRun) return this.report(await this.dryRunTick(targets, base));
+    if (this.o.dryRun) {
+      try {
+        return this.report(await this.dryRunTick(targets, base));
+      } catch (err) {
+        if (err instanceof ConfigError) throw err;
+        this.log.error("dry run: could not read the pool", { pool: this.o.pool, error: errorMessage(err) });
+        return this.report({ ...base, role: "dry-run", error: errorMessage(err) });
+      }
+    }
 
     const term = this.o.lease.term;
     if (!term) {
@@ -221,7 +231,7 @@ export class Server {
     } else {
       this.state = { ...state, slots: step.slots };
     }
-    const released = await this.release(step.releasable, targets);
+    const { done: released, failures: releaseFailures } = await this.release(step.releasable, targets);
     return {
       ...base,
       role: "leader",
@@ -235,16 +245,18 @@ export class Server {
       removing: step.removing,
       unassigned: step.unassigned,
       released,
+      releaseFailures,
     };
   }
 
   /** Completes the lifecycle action of drained instances, once each. */
-  private async release(releasable: Target[], targets: Target[]): Promise<string[]> {
+  private async release(releasable: Target[], targets: Target[]): Promise<{ done: string[]; failures: number }> {
     const present = new Set(targets.map((t) => t.id));
     for (const id of this.released) if (!present.has(id)) this.released.delete(id);
     const done: string[] = [];
+    let failures = 0;
     const complete = this.o.source.completeLifecycle?.bind(this.o.source);
-    if (!complete) return done;
+    if (!complete) return { done, failures };
     for (const target of releasable) {
       if (this.released.has(target.id)) continue;
       try {
@@ -253,10 +265,11 @@ export class Server {
         done.push(target.id);
         this.log.info("lifecycle action completed: drained instance may terminate", { id: target.id, hook: target.lifecycleHook, group: target.group });
       } catch (err) {
+        failures++;
         this.log.warn("could not complete lifecycle action, will retry", { id: target.id, error: errorMessage(err) });
       }
     }
-    return done;
+    return { done, failures };
   }
 
   /** --dry-run: read the pool, compute, show; take no lease and write nothing. */

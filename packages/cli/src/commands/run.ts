@@ -1,12 +1,16 @@
 import { hostname } from "node:os";
 import {
+  ConfigError,
   PreflightError,
   checkClientConfig,
   checkServerConfig,
   errorMessage,
+  normalizeSlots,
   systemClock,
   type Config,
   type Logger,
+  type ResolvedConfig,
+  type Snapshot,
 } from "@hsdo/core";
 import { FencedWriter, LeaseKeeper, SlotReader } from "@hsdo/store";
 import { Server, type ServerTickResult } from "@hsdo/server";
@@ -15,7 +19,7 @@ import { loadConfig } from "../load-config.ts";
 import { createLogger } from "../logger.ts";
 import { Metrics } from "../metrics.ts";
 import { startHttp, type Readiness } from "../http.ts";
-import { openDynamo, type DynamoHandle } from "../dynamo.ts";
+import { checkDynamoTable, dynamoFailure, openDynamo, type DynamoHandle } from "../dynamo.ts";
 import { buildSource } from "../sources.ts";
 import type { CommonArgs, Out } from "./common.ts";
 
@@ -51,6 +55,10 @@ export async function runCommand(args: RunArgs, out: Out): Promise<number> {
   try {
     const dynamo = await openDynamo(config, log, metrics.observeDynamo);
     cleanup.push(() => dynamo.close());
+    // A one-shot server must reach DynamoDB; a long-running process (and a client, which can fall back on its cache) warns and keeps trying.
+    const mustReach = once && Boolean(args.server);
+    const reached = await checkDynamoTable(dynamo, { mustReach, log, observe: metrics.observeDynamo });
+    if (args.server && reached) await checkSizeAgainstPool(resolved, dynamo, mustReach, log);
     const server = args.server ? await buildServer(config, dynamo, metrics, log.child({ role: "server" }), dryRun, out) : undefined;
     if (server) cleanup.push(() => server.close());
     const client = args.client ? await buildClient(config, dynamo, metrics, log.child({ role: "client" }), dryRun, out) : undefined;
@@ -58,10 +66,15 @@ export async function runCommand(args: RunArgs, out: Out): Promise<number> {
     if (once) {
       let code = 0;
       if (server) {
-        if (!dryRun) await server.server.leaseTick();
-        const r = await server.server.tick();
-        if (r.sourceError || r.error) code = 1;
-        if (r.role === "standby") log.info("standby: another server leads this pool; nothing published");
+        const lease = dryRun ? undefined : await server.server.leaseTick();
+        if (!dryRun && lease === undefined) {
+          code = 1;
+          log.error("nothing published: the lease could not be read or taken", { error: server.server.lastLeaseError });
+        } else {
+          const r = await server.server.tick();
+          if (r.sourceError || r.error) code = 1;
+          if (r.role === "standby") log.info("standby: another server leads this pool; nothing published", { holder: lease?.role === "standby" ? lease.holder?.owner : undefined });
+        }
       }
       if (client) {
         const r = await client.agent.tick();
@@ -105,6 +118,32 @@ export async function runCommand(args: RunArgs, out: Out): Promise<number> {
         log.warn("cleanup failed", { error: errorMessage(err) });
       }
     }
+  }
+}
+
+/**
+ * Refuses, before contending for the lease, a size that would cut off an
+ * occupied slot: a standby with such a size would otherwise only fail at
+ * takeover, in the middle of an incident. The takeover checks again.
+ */
+async function checkSizeAgainstPool(resolved: ResolvedConfig, dynamo: DynamoHandle, mustReach: boolean, log: Logger): Promise<void> {
+  const { config } = resolved;
+  let snapshot: Snapshot | undefined;
+  try {
+    snapshot = await new SlotReader({ client: dynamo.client, table: dynamo.table, pool: config.pool }).snapshot();
+  } catch (err) {
+    if (mustReach) throw dynamoFailure(dynamo, err);
+    log.warn("could not read the pool to check the size; the takeover will check it", { pool: config.pool, error: errorMessage(err) });
+    return;
+  }
+  if (!snapshot) return;
+  try {
+    normalizeSlots(snapshot.slots, config.size);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    const source = resolved.sources.get("size");
+    const label = source?.kind === "env" || source?.kind === "flag" ? `${source.name} (size)` : "size";
+    throw new ConfigError(label, err.value, `${err.expected} (pool ${config.pool} in table ${dynamo.table})`, { cause: err });
   }
 }
 
@@ -155,8 +194,11 @@ async function buildServer(config: Config, dynamo: DynamoHandle, metrics: Metric
       if (!dryRun && (server.lastLeaseError || !server.lastLease)) reasons.push(`server: lease unreadable: ${server.lastLeaseError ?? "not read yet"}`);
       return { ready: reasons.length === 0, reasons };
     },
-    close() {
+    /** Lets the lease go (--once, or after run() already did: then a no-op), so a standby need not wait a full lease. */
+    async close() {
       source.close?.();
+      await lease.release().catch((err: unknown) => log.warn("could not release the lease", { error: errorMessage(err) }));
+      lease.stop();
     },
   };
 }
@@ -180,6 +222,7 @@ function recordServerTick(metrics: Metrics, pool: string, sourceName: string, r:
   if (r.held) metrics.valveHeld.inc({ pool });
   if (r.published && r.role === "leader") metrics.publications.inc({ pool });
   if (r.released.length) metrics.lifecycleCompletions.inc({ outcome: "ok" }, r.released.length);
+  if (r.releaseFailures) metrics.lifecycleCompletions.inc({ outcome: "failed" }, r.releaseFailures);
   if (r.error) metrics.tickErrors.inc({ role: "server" });
 }
 
