@@ -329,8 +329,9 @@ export class Server {
       signal.removeEventListener("abort", stop);
       inner.abort();
       if (!this.o.dryRun) {
-        this.o.lease.stop();
+        // Release before stop: stop() ends the term, after which there is nothing left to release.
         await this.o.lease.release().catch((err: unknown) => this.log.warn("could not release the lease", { error: errorMessage(err) }));
+        this.o.lease.stop();
       }
     }
   }

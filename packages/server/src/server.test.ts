@@ -1,0 +1,196 @@
+// The server loop on the real store (dynalite through the SDK) with small
+// sources that implement TargetSource, one per behaviour.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { ConfigError, ManualClock, SourceError, type Target } from "@hsdo/core";
+import { FencedWriter, LeaseKeeper, SlotReader } from "@hsdo/store";
+import { createTestTable, startDynalite, type DynaliteHandle } from "../../../test/helpers/dynalite.ts";
+import { waitFor } from "../../../test/helpers/wait.ts";
+import { Server } from "./server.ts";
+import type { TargetSource } from "./sources/types.ts";
+
+let dynalite: DynaliteHandle;
+let pools = 0;
+before(async () => {
+  dynalite = await startDynalite();
+  const c = dynalite.client();
+  await createTestTable(c, "hsdo");
+  c.destroy();
+});
+after(() => dynalite.destroy());
+
+const target = (id: string, n: number, extra: Partial<Target> = {}): Target => ({
+  id,
+  addr: `10.0.0.${n}`,
+  port: 80,
+  group: "g",
+  az: "a",
+  launchedAt: n,
+  health: "ready",
+  ...extra,
+});
+
+/** A source whose answer the test sets, and that can be told to fail. */
+class ScriptedSource implements TargetSource {
+  readonly name = "scripted";
+  answer: Target[] = [];
+  failing = false;
+  completed: string[] = [];
+  failCompletions = 0;
+  async list(): Promise<Target[]> {
+    if (this.failing) throw new SourceError("scripted", "down");
+    return this.answer.map((t) => ({ ...t }));
+  }
+  async completeLifecycle(t: Target): Promise<void> {
+    if (this.failCompletions > 0) {
+      this.failCompletions--;
+      throw new SourceError("scripted", "CompleteLifecycleAction throttled");
+    }
+    this.completed.push(t.id);
+  }
+}
+
+function setup(size = 4) {
+  const pool = `p${++pools}`;
+  const client = dynalite.client();
+  const clock = new ManualClock();
+  const common = { client, table: "hsdo", pool };
+  const source = new ScriptedSource();
+  const lease = new LeaseKeeper({ ...common, owner: "s1", leaseMs: 60_000, clock });
+  const server = new Server({
+    pool,
+    source,
+    lease,
+    writer: new FencedWriter({ ...common, leader: "s1", clock }),
+    reader: new SlotReader(common),
+    step: { size, weight: { min: 1, max: 3, step: 1, intervalMs: 1000 }, drainMs: 5000, maxRemovalFraction: 0.5, confirmTicks: 2 },
+    intervalMs: 100,
+    heartbeatMs: 100,
+    clock,
+  });
+  const reader = new SlotReader(common);
+  return { pool, client, clock, source, lease, server, reader, close: () => (lease.stop(), client.destroy()) };
+}
+
+test("a source error changes nothing in the table", async () => {
+  const s = setup();
+  try {
+    s.source.answer = [target("a", 1), target("b", 2)];
+    await s.server.leaseTick();
+    const first = await s.server.tick();
+    assert.equal(first.published, true);
+    const before = await s.reader.snapshot();
+    s.source.failing = true;
+    s.clock.advance(10_000);
+    const r = await s.server.tick();
+    assert.match(r.sourceError ?? "", /scripted: down/);
+    assert.equal(r.published, false);
+    assert.deepEqual(await s.reader.snapshot(), before);
+  } finally {
+    s.close();
+  }
+});
+
+test("a publication that fails half-way is read back before the next one, and the table ends consistent", async () => {
+  const s = setup();
+  try {
+    s.source.answer = [target("a", 1)];
+    await s.server.leaseTick();
+    await s.server.tick();
+    await dynalite.stop();
+    s.source.answer = [target("a", 1), target("b", 2), target("c", 3)];
+    const failed = await s.server.tick();
+    assert.ok(failed.error, "the tick reports the store error");
+    await dynalite.start();
+    const r = await s.server.tick();
+    assert.equal(r.error, undefined, r.error);
+    const snap = await s.reader.snapshot();
+    assert.deepEqual(
+      snap?.slots.map((x) => `${x.slot}:${x.state}:${x.name ?? ""}`),
+      ["1:ready:a", "2:ready:b", "3:ready:c", "4:free:"],
+    );
+    assert.ok(snap!.slots.every((x) => (x.generation ?? 0) <= snap!.head.generation));
+  } finally {
+    s.close();
+  }
+});
+
+test("a drained instance's lifecycle action is completed once, after the drain, and retried when it fails", async () => {
+  const s = setup();
+  try {
+    s.source.answer = [target("a", 1), target("b", 2)];
+    await s.server.leaseTick();
+    await s.server.tick();
+    s.source.answer = [target("a", 1), target("b", 2, { health: "leaving", lifecycleHook: "drain-hook" })];
+    s.clock.advance(1000);
+    let r = await s.server.tick();
+    assert.equal(r.slots?.[1]?.state, "drain");
+    assert.deepEqual(s.source.completed, [], "not before the drain ends");
+    s.clock.advance(5000);
+    s.source.failCompletions = 1;
+    r = await s.server.tick();
+    assert.equal(r.slots?.[1]?.state, "free");
+    assert.equal(r.releaseFailures, 1);
+    assert.deepEqual(s.source.completed, []);
+    r = await s.server.tick();
+    assert.deepEqual(r.released, ["b"]);
+    await s.server.tick();
+    assert.deepEqual(s.source.completed, ["b"], "completed exactly once");
+  } finally {
+    s.close();
+  }
+});
+
+test("a size below an occupied slot is refused at takeover with a ConfigError, and nothing is written", async () => {
+  const s = setup(4);
+  try {
+    s.source.answer = [target("a", 1), target("b", 2), target("c", 3)];
+    await s.server.leaseTick();
+    await s.server.tick();
+    const before = await s.reader.snapshot();
+    await s.lease.release();
+    s.lease.stop();
+    const clock = new ManualClock();
+    const common = { client: s.client, table: "hsdo", pool: s.pool };
+    const lease = new LeaseKeeper({ ...common, owner: "s2", leaseMs: 60_000, clock });
+    const smaller = new Server({
+      pool: s.pool,
+      source: s.source,
+      lease,
+      writer: new FencedWriter({ ...common, leader: "s2", clock }),
+      reader: new SlotReader(common),
+      step: { size: 2, weight: { min: 1, max: 3, step: 1, intervalMs: 1000 }, drainMs: 5000, maxRemovalFraction: 0.5, confirmTicks: 2 },
+      intervalMs: 100,
+      heartbeatMs: 100,
+      clock,
+    });
+    const st = await smaller.leaseTick();
+    assert.equal(st?.role, "leader", JSON.stringify(st));
+    await assert.rejects(smaller.tick(), (err: unknown) => err instanceof ConfigError && /^size: 2 is below slot 3/.test(err.message));
+    const after = await s.reader.snapshot();
+    assert.deepEqual(after?.slots, before?.slots);
+    lease.stop();
+  } finally {
+    s.close();
+  }
+});
+
+test("a server that stops releases its lease, so a standby takes over at once", async () => {
+  const s = setup();
+  try {
+    s.source.answer = [target("a", 1)];
+    const stop = new AbortController();
+    const running = s.server.run(stop.signal);
+    await waitFor("s1 publishes", async () => (await s.reader.snapshot())?.head.leader === "s1");
+    stop.abort();
+    await running;
+    const clock = new ManualClock();
+    const standby = new LeaseKeeper({ client: s.client, table: "hsdo", pool: s.pool, owner: "s2", leaseMs: 60_000, clock });
+    const status = await standby.tick();
+    assert.equal(status.role, "leader", "no wait for a full lease after a release");
+    standby.stop();
+  } finally {
+    s.close();
+  }
+});
+
