@@ -2,6 +2,7 @@
 // sources that implement TargetSource, one per behaviour.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { ConfigError, ManualClock, SourceError, type Target } from "@hsdo/core";
 import { FencedWriter, LeaseKeeper, SlotReader } from "@hsdo/store";
 import { createTestTable, startDynalite, type DynaliteHandle } from "../../../test/helpers/dynalite.ts";
@@ -50,25 +51,31 @@ class ScriptedSource implements TargetSource {
   }
 }
 
-function setup(size = 4) {
-  const pool = `p${++pools}`;
-  const client = dynalite.client();
+/** A server on the shared dynalite, owner `owner`, for pool `pool`, with its own manual clock. */
+function makeServer(client: DynamoDBClient, pool: string, owner: string, size: number, source: TargetSource) {
   const clock = new ManualClock();
   const common = { client, table: "hsdo", pool };
-  const source = new ScriptedSource();
-  const lease = new LeaseKeeper({ ...common, owner: "s1", leaseMs: 60_000, clock });
+  const lease = new LeaseKeeper({ ...common, owner, leaseMs: 60_000, clock });
   const server = new Server({
     pool,
     source,
     lease,
-    writer: new FencedWriter({ ...common, leader: "s1", clock }),
+    writer: new FencedWriter({ ...common, leader: owner, clock }),
     reader: new SlotReader(common),
     step: { size, weight: { min: 1, max: 3, step: 1, intervalMs: 1000 }, drainMs: 5000, maxRemovalFraction: 0.5, confirmTicks: 2 },
     intervalMs: 100,
     heartbeatMs: 100,
     clock,
   });
-  const reader = new SlotReader(common);
+  return { clock, lease, server };
+}
+
+function setup(size = 4) {
+  const pool = `p${++pools}`;
+  const client = dynalite.client();
+  const source = new ScriptedSource();
+  const { clock, lease, server } = makeServer(client, pool, "s1", size, source);
+  const reader = new SlotReader({ client, table: "hsdo", pool });
   return { pool, client, clock, source, lease, server, reader, close: () => (lease.stop(), client.destroy()) };
 }
 
@@ -150,20 +157,7 @@ test("a size below an occupied slot is refused at takeover with a ConfigError, a
     const before = await s.reader.snapshot();
     await s.lease.release();
     s.lease.stop();
-    const clock = new ManualClock();
-    const common = { client: s.client, table: "hsdo", pool: s.pool };
-    const lease = new LeaseKeeper({ ...common, owner: "s2", leaseMs: 60_000, clock });
-    const smaller = new Server({
-      pool: s.pool,
-      source: s.source,
-      lease,
-      writer: new FencedWriter({ ...common, leader: "s2", clock }),
-      reader: new SlotReader(common),
-      step: { size: 2, weight: { min: 1, max: 3, step: 1, intervalMs: 1000 }, drainMs: 5000, maxRemovalFraction: 0.5, confirmTicks: 2 },
-      intervalMs: 100,
-      heartbeatMs: 100,
-      clock,
-    });
+    const { lease, server: smaller } = makeServer(s.client, s.pool, "s2", 2, s.source);
     const st = await smaller.leaseTick();
     assert.equal(st?.role, "leader", JSON.stringify(st));
     await assert.rejects(smaller.tick(), (err: unknown) => err instanceof ConfigError && /^size: 2 is below slot 3/.test(err.message));
