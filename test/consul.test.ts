@@ -1,0 +1,64 @@
+// `hsdo --server` in Consul mode, as HSDO's variables configure it, against
+// the wire-level fake of Consul's health API (blocking queries).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { startFakeConsul } from "./fakes/consul.ts";
+import { createTestTable, startDynalite } from "./helpers/dynalite.ts";
+import { startHsdo } from "./helpers/hsdo.ts";
+import { freePort } from "./helpers/ports.ts";
+import { readPool } from "./helpers/pool.ts";
+import { waitFor } from "./helpers/wait.ts";
+
+test("Consul mode: passing instances fill slots with their AZ; a critical one drains in its slot, then its slot is freed", async (t) => {
+  const dynalite = await startDynalite();
+  t.after(() => dynalite.destroy());
+  const db = dynalite.client();
+  t.after(() => db.destroy());
+  await createTestTable(db, "hsdo");
+  const consul = await startFakeConsul();
+  t.after(() => consul.stop());
+  const reg = (n: number, az: string) =>
+    consul.register({ service: "origin", node: `node-${n}`, address: `10.1.0.${n}`, port: 8080, nodeMeta: { az }, tags: ["vod"], status: "passing" });
+  reg(1, "eu-west-3a");
+  reg(2, "eu-west-3b");
+  consul.register({ service: "origin", node: "node-9", address: "10.1.0.9", port: 8080, tags: ["other"], status: "passing" });
+
+  const server = startHsdo("server", ["--server"], {
+    SERVER_MODE: "consul",
+    SERVER_CONSUL_API_URL: consul.url,
+    SERVER_CONSUL_SERVICE_NAME: "origin",
+    HSDO_SERVER_CONSUL_TAGS: "vod",
+    HSDO_SERVER_CONSUL_WAIT: "2s",
+    HSDO_SERVER_DRAIN: "1s",
+    HSDO_DYNAMODB_ENDPOINT: dynalite.endpoint,
+    AWS_ACCESS_KEY_ID: "test",
+    AWS_SECRET_ACCESS_KEY: "test",
+    AWS_REGION: "us-east-1",
+    INTERVAL: "300ms",
+    HAPROXY_BACKEND_SERVERS_LIST_SIZE: "4",
+    EXPORTER_PORT: String(await freePort()),
+  });
+  t.after(() => server.stop());
+  const slots = async () => (await readPool(db, "hsdo", "default"))?.slots ?? [];
+  const fail = () => server.output().slice(-3000);
+
+  const first = await waitFor("both tagged instances in slots", async () => {
+    const s = await slots();
+    return s.filter((x) => x.state === "ready").length === 2 ? s : undefined;
+  }).catch((e: Error) => assert.fail(`${e.message}\n${fail()}`));
+  assert.deepEqual(
+    first.filter((x) => x.state === "ready").map((x) => [x.slot, x.addr, x.port, x.az, x.group]).sort(),
+    [
+      [1, "10.1.0.1", 8080, "eu-west-3a", "origin"],
+      [2, "10.1.0.2", 8080, "eu-west-3b", "origin"],
+    ],
+    "the instance without the tag is left out",
+  );
+
+  consul.setCheck("node-1", "origin", "critical");
+  await waitFor("node-1 drains in slot 1", async () => (await slots())[0]?.state === "drain");
+  await waitFor("slot 1 is freed after the drain", async () => (await slots())[0]?.state === "free");
+  const after = await slots();
+  assert.equal(after[1]?.addr, "10.1.0.2", "the other instance kept slot 2");
+  assert.deepEqual(consul.protocolErrors, []);
+});
