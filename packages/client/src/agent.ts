@@ -1,7 +1,9 @@
 import { errorMessage, silentLogger, sleep, systemClock, type Clock, type Logger, type Snapshot } from "@hsdo/core";
 import type { PollResult } from "@hsdo/store";
 import { loadSnapshot, saveSnapshot } from "./cache.ts";
-import type { ReconcileResult, Reconciler } from "./reconcile.ts";
+import { Reconciler, type ReconcileResult } from "./reconcile.ts";
+
+const lines = Reconciler.lines;
 
 /** What the agent needs of the store: the reader's cheap poll (STYLE.md 14). */
 export interface SnapshotPoller {
@@ -53,6 +55,8 @@ export class ClientAgent {
   private readonly log: Logger;
   private readonly snapshots = new Map<string, Snapshot>();
   private readonly status = new Map<string, PoolStatus>();
+  /** Pools whose last read of the table failed: a readiness problem only once the last good read is too old. */
+  private readonly failingReads = new Set<string>();
   private cacheLoaded = false;
   private applied = false;
   lastRuntimeError: string | undefined;
@@ -111,10 +115,11 @@ export class ClientAgent {
       const known = status.from === "table" ? current?.head.generation : undefined;
       const polled = await p.poll(known);
       status.lastReadAt = this.clock.monotonic();
-      if (status.lastError) this.log.info("table readable again", { pool: p.pool });
+      if (this.failingReads.delete(p.pool)) this.log.info("table readable again", { pool: p.pool });
       status.lastError = undefined;
       if (!polled.changed) {
-        if (!polled.head && !current) status.lastError = `no snapshot: no server has published pool ${p.pool} yet`;
+        // A head of generation 0 is a leader that took over but has not published yet.
+        if (!current && (polled.head?.generation ?? 0) === 0) status.lastError = `no snapshot: no server has published pool ${p.pool} yet`;
         return;
       }
       const snap = polled.snapshot;
@@ -132,12 +137,13 @@ export class ClientAgent {
     } catch (err) {
       const was = status.lastError;
       status.lastError = `table unreadable: ${errorMessage(err)}`;
+      this.failingReads.add(p.pool);
       if (was !== status.lastError) this.log.warn("cannot read the table, HAProxy keeps its last state", { pool: p.pool, error: errorMessage(err) });
     }
   }
 
   private logReconcile(r: ReconcileResult): void {
-    for (const c of r.sent) this.log.debug("sent", { command: c });
+    if (this.log.debugEnabled) for (const line of lines(r.sent)) this.log.debug("sent", { command: line });
     if (r.sent.length > 0) this.log.info("applied changes to HAProxy", { commands: r.sent.length, drift: r.drift.length });
     for (const f of r.failed) this.log.error("HAProxy refused a command", { command: f.line, answer: f.text });
     for (const p of r.problems) this.log.warn("cannot reconcile", { problem: p });
@@ -150,10 +156,13 @@ export class ClientAgent {
     if (!this.applied) reasons.push("client: no snapshot applied to HAProxy yet");
     if (this.lastRuntimeError) reasons.push(`client: HAProxy Runtime API: ${this.lastRuntimeError}`);
     for (const s of this.status.values()) {
-      if (s.lastError) reasons.push(`client: pool ${s.pool}: ${s.lastError}`);
-      if (s.lastReadAt === undefined) reasons.push(`client: pool ${s.pool}: table not read yet`);
+      // A failed read alone is no reason (fail static rides out DynamoDB blips); a last good read older than the limit is.
+      const failing = this.failingReads.has(s.pool);
+      const cause = failing && s.lastError ? `: ${s.lastError}` : "";
+      if (s.lastError && !failing) reasons.push(`client: pool ${s.pool}: ${s.lastError}`);
+      if (s.lastReadAt === undefined) reasons.push(`client: pool ${s.pool}: table not read yet${cause}`);
       else if (now - s.lastReadAt > this.o.maxSnapshotAgeMs) {
-        reasons.push(`client: pool ${s.pool}: table last read ${Math.round((now - s.lastReadAt) / 1000)}s ago (limit ${this.o.maxSnapshotAgeMs / 1000}s)`);
+        reasons.push(`client: pool ${s.pool}: table last read ${Math.round((now - s.lastReadAt) / 1000)}s ago (limit ${this.o.maxSnapshotAgeMs / 1000}s)${cause}`);
       }
     }
     return { ready: reasons.length === 0, reasons };

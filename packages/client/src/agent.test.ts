@@ -1,0 +1,87 @@
+// The agent's bookkeeping with a manual clock: a poller and a reconciler that
+// implement the agent's narrow interfaces, one behaviour each.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ManualClock, type Snapshot } from "@hsdo/core";
+import type { PollResult } from "@hsdo/store";
+import { ClientAgent, type SnapshotPoller } from "./agent.ts";
+import type { ReconcileResult } from "./reconcile.ts";
+
+const snapshot = (generation: number): Snapshot => ({
+  pool: "p",
+  head: { generation, epoch: 1, leader: "s1", updatedAt: 0, size: 1 },
+  slots: [{ slot: 1, state: "ready", addr: "10.0.0.1", port: 80, name: "a", weight: 1 }],
+  invalid: [],
+});
+
+/** A table that answers what the test says, or fails. */
+class ScriptedPoller implements SnapshotPoller {
+  readonly pool = "p";
+  current: Snapshot | undefined;
+  down = false;
+  polls: (number | undefined)[] = [];
+  async poll(last?: number): Promise<PollResult> {
+    this.polls.push(last);
+    if (this.down) throw new Error("connect ECONNREFUSED");
+    if (!this.current) return { changed: false, head: undefined };
+    if (this.current.head.generation === last) return { changed: false, head: this.current.head };
+    return { changed: true, snapshot: this.current };
+  }
+}
+
+class RecordingReconciler {
+  applied: number[] = [];
+  async tick(snaps: Snapshot | readonly Snapshot[]): Promise<ReconcileResult> {
+    const list = Array.isArray(snaps) ? snaps : [snaps as Snapshot];
+    this.applied.push(...list.map((s) => s.head.generation));
+    return { dryRun: false, planned: [], sent: [], failed: [], drift: [], problems: [] };
+  }
+}
+
+function agent() {
+  const clock = new ManualClock();
+  const poller = new ScriptedPoller();
+  const reconciler = new RecordingReconciler();
+  const a = new ClientAgent({ pollers: [poller], reconciler, cacheDir: "", maxSnapshotAgeMs: 10_000, intervalMs: 1000, clock });
+  return { clock, poller, reconciler, a };
+}
+
+test("not ready until a snapshot is applied; no snapshot is named as the reason", async () => {
+  const { a, poller, reconciler } = agent();
+  await a.tick();
+  assert.deepEqual(reconciler.applied, [], "nothing to apply, HAProxy untouched");
+  const r = a.readiness();
+  assert.equal(r.ready, false);
+  assert.ok(r.reasons.some((x) => /no snapshot: no server has published pool p yet/.test(x)), r.reasons.join("; "));
+  poller.current = snapshot(1);
+  await a.tick();
+  assert.deepEqual(a.readiness(), { ready: true, reasons: [] });
+});
+
+test("fail static: a table outage keeps applying the last snapshot, and readiness only drops past maxSnapshotAge", async () => {
+  const { a, poller, reconciler, clock } = agent();
+  poller.current = snapshot(3);
+  await a.tick();
+  poller.down = true;
+  clock.advance(5000);
+  await a.tick();
+  assert.deepEqual(reconciler.applied, [3, 3], "the reconcile still runs on the last good snapshot (drift repair goes on)");
+  assert.equal(a.readiness().ready, true, "one failed read is not stale yet");
+  clock.advance(6000);
+  const r = a.readiness();
+  assert.equal(r.ready, false);
+  assert.match(r.reasons.join("; "), /table last read 11s ago \(limit 10s\).*ECONNREFUSED/);
+  poller.down = false;
+  poller.current = snapshot(4);
+  await a.tick();
+  assert.deepEqual(reconciler.applied, [3, 3, 4]);
+  assert.equal(a.readiness().ready, true);
+});
+
+test("the head is polled with the applied generation, so an unchanged pool costs no Query", async () => {
+  const { a, poller } = agent();
+  poller.current = snapshot(7);
+  await a.tick();
+  await a.tick();
+  assert.deepEqual(poller.polls, [undefined, 7]);
+});
