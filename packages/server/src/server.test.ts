@@ -137,6 +137,9 @@ test("a drained instance's lifecycle action is completed once, after the drain, 
     s.source.failCompletions = 1;
     r = await s.server.tick();
     assert.equal(r.slots?.[1]?.state, "free");
+    assert.deepEqual(s.source.completed, [], "the clients get two intervals to apply maint first");
+    s.clock.advance(200);
+    r = await s.server.tick();
     assert.equal(r.releaseFailures, 1);
     assert.deepEqual(s.source.completed, []);
     r = await s.server.tick();

@@ -98,6 +98,8 @@ export class Server {
   private accepted: readonly Target[] | undefined;
   private valve: ValveState = {};
   private readonly released = new Set<string>();
+  /** When (monotonic) each instance waiting on our hook was first seen holding no slot. */
+  private readonly releasableSince = new Map<string, number>();
   private lastUnassigned = 0;
   private tickStartedAt = 0;
   /** Why the last tick could not work, for /readyz. */
@@ -249,16 +251,26 @@ export class Server {
     };
   }
 
-  /** Completes the lifecycle action of drained instances, once each. */
+  /**
+   * Completes the lifecycle action of drained instances, once each, and only
+   * two intervals after their slot was freed: the clients apply `maint` on
+   * their next tick, and the instance must not terminate while an HAProxy
+   * node still sends it traffic.
+   */
   private async release(releasable: Target[], targets: Target[]): Promise<{ done: string[]; failures: number }> {
     const present = new Set(targets.map((t) => t.id));
     for (const id of this.released) if (!present.has(id)) this.released.delete(id);
+    for (const id of this.releasableSince.keys()) if (!present.has(id)) this.releasableSince.delete(id);
     const done: string[] = [];
     let failures = 0;
     const complete = this.o.source.completeLifecycle?.bind(this.o.source);
     if (!complete) return { done, failures };
+    const now = this.clock.monotonic();
     for (const target of releasable) {
       if (this.released.has(target.id)) continue;
+      const since = this.releasableSince.get(target.id) ?? now;
+      this.releasableSince.set(target.id, since);
+      if (now - since < 2 * this.o.intervalMs) continue;
       try {
         await complete(target);
         this.released.add(target.id);
