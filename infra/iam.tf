@@ -19,6 +19,15 @@ locals {
 # and EC2 describe calls of the AWS source, and the lifecycle actions of the
 # watched groups only.
 data "aws_iam_policy_document" "server" {
+  # At start-up hsdo checks that the table exists with its key schema, so a
+  # wrong name or region is a clear error instead of a retry loop.
+  statement {
+    sid       = "CheckTableAtStartup"
+    effect    = "Allow"
+    actions   = ["dynamodb:DescribeTable"]
+    resources = [aws_dynamodb_table.hsdo.arn]
+  }
+
   statement {
     sid       = "ReadPoolItems"
     effect    = "Allow"
@@ -74,8 +83,18 @@ data "aws_iam_policy_document" "server" {
   }
 }
 
-# `hsdo --client`: reads only (the head every tick, the pool when it moved).
+# `hsdo --client`: reads only (the table's description at start-up, the head
+# every tick, the pool when it moved).
 data "aws_iam_policy_document" "client" {
+  # At start-up hsdo checks that the table exists with its key schema, so a
+  # wrong name or region is a clear error instead of a retry loop.
+  statement {
+    sid       = "CheckTableAtStartup"
+    effect    = "Allow"
+    actions   = ["dynamodb:DescribeTable"]
+    resources = [aws_dynamodb_table.hsdo.arn]
+  }
+
   statement {
     sid       = "ReadPoolItems"
     effect    = "Allow"

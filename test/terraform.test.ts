@@ -242,10 +242,14 @@ test("point-in-time recovery and deletion protection are wired to boolean variab
   }
 });
 
-test("the client policy allows GetItem and Query on the table, nothing else", async () => {
+/** The start-up check (checkTable in table.ts, called by the cli for --server, --client and status) sends DescribeTable. */
+const STARTUP_CHECK = "dynamodb:DescribeTable";
+
+test("the client policy allows DescribeTable, GetItem and Query on the table, nothing else", async () => {
   const mod = await loadModule();
   const sts = policyDocument(mod, "client");
-  assert.deepEqual([...allowed(sts)].sort(), ["dynamodb:GetItem", "dynamodb:Query"]);
+  assert.deepEqual([...allowed(sts)].sort(), [STARTUP_CHECK, "dynamodb:GetItem", "dynamodb:Query"]);
+  assert.match(readFileSync(join(ROOT, "packages/cli/src/commands/run.ts"), "utf8"), /checkDynamoTable\(/, "run.ts does the start-up check");
   for (const s of sts) {
     assert.equal(s.effect, "Allow");
     assert.deepEqual(s.resources, [TABLE_ARN], `statement ${s.sid} is limited to the table`);
@@ -263,6 +267,7 @@ test("the server policy covers what the server sends, with CompleteLifecycleActi
   const expected = [
     "autoscaling:CompleteLifecycleAction",
     "autoscaling:DescribeAutoScalingGroups",
+    STARTUP_CHECK,
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:Query",

@@ -24,7 +24,8 @@ export function writeTargets(file: string, targets: StaticTarget[]): void {
       return `  - { ${fields.join(", ")} }`;
     })
     .join("\n");
-  writeFileSync(`${file}.tmp`, `targets:\n${body}\n`);
+  // An empty list must be written `[]`: a bare `targets:` is null, which the source refuses.
+  writeFileSync(`${file}.tmp`, targets.length === 0 ? "targets: []\n" : `targets:\n${body}\n`);
   renameSync(`${file}.tmp`, file);
 }
 

@@ -1,10 +1,12 @@
-import { ConfigError, errorMessage, type Config, type Logger } from "@hsdo/core";
-import { createDynamoClient, createTable, startEmbeddedDynamo, type EmbeddedDynamo, type Observe } from "@hsdo/store";
+import { ConfigError, HsdoError, PreflightError, errorMessage, type Config, type Logger } from "@hsdo/core";
+import { checkTable, createDynamoClient, createTable, startEmbeddedDynamo, type EmbeddedDynamo, type Observe } from "@hsdo/store";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 
 export interface DynamoHandle {
   client: DynamoDBClient;
   table: string;
+  /** Where requests go, for messages: the configured URL, the SDK's endpoint variable, or the region's endpoint. */
+  endpoint: string;
   embedded?: EmbeddedDynamo;
   close(): Promise<void>;
 }
@@ -35,8 +37,9 @@ export async function openDynamo(config: Config, log: Logger, observe?: Observe)
     region: region ?? (endpoint || process.env.AWS_ENDPOINT_URL_DYNAMODB || process.env.AWS_ENDPOINT_URL ? "us-east-1" : undefined),
     ...(local ? { credentials: LOCAL_CREDENTIALS } : {}),
   });
+  let resolvedRegion: string;
   try {
-    await client.config.region();
+    resolvedRegion = await client.config.region();
   } catch (err) {
     throw new ConfigError("region", "(unset)", `is required to reach DynamoDB (set AWS_REGION or AWS_DEFAULT_REGION): ${errorMessage(err)}`);
   }
@@ -44,10 +47,56 @@ export async function openDynamo(config: Config, log: Logger, observe?: Observe)
   return {
     client,
     table: config.dynamodb.table,
+    endpoint: endpoint || process.env.AWS_ENDPOINT_URL_DYNAMODB || process.env.AWS_ENDPOINT_URL || `the ${resolvedRegion} regional endpoint`,
     ...(embedded ? { embedded } : {}),
     async close() {
       client.destroy();
       await embedded?.close();
     },
   };
+}
+
+/** Any failure to use DynamoDB, as one line naming the endpoint and the table (no stack: the cause is the SDK's message). */
+export function dynamoFailure(handle: Pick<DynamoHandle, "endpoint" | "table">, err: unknown): HsdoError {
+  return new HsdoError(`DynamoDB at ${handle.endpoint} (table ${handle.table}): ${errorMessage(err)}`, { cause: err });
+}
+
+export interface TableCheckOptions {
+  /**
+   * true (one-shot commands): an unreachable DynamoDB is an error. false
+   * (long-running server and client): a warning, and the loops keep trying,
+   * so a process started during an outage fails static instead of exiting.
+   */
+  mustReach: boolean;
+  log: Logger;
+  observe?: Observe;
+}
+
+/**
+ * Start-up check: the table exists, is ACTIVE and has hsdo's key schema. A
+ * missing or foreign table needs the operator (PreflightError, exit 2) and is
+ * never retried. A role without dynamodb:DescribeTable (IAM written before
+ * hsdo checked the table) gets a warning and goes on. Returns whether
+ * DynamoDB answered.
+ */
+export async function checkDynamoTable(handle: DynamoHandle, options: TableCheckOptions): Promise<boolean> {
+  try {
+    await checkTable(handle.client, handle.table, options.observe);
+    return true;
+  } catch (err) {
+    // The endpoint matters here: a table "missing" from the wrong region or endpoint is a common mistake.
+    if (err instanceof PreflightError) throw new PreflightError(`DynamoDB at ${handle.endpoint}: ${err.message}`, { cause: err });
+    if (err instanceof HsdoError) throw err;
+    if (err instanceof Error && err.name === "AccessDeniedException") {
+      options.log.warn("cannot check the table: this role may not call dynamodb:DescribeTable (infra/iam.tf grants it); going on", {
+        table: handle.table,
+        error: errorMessage(err),
+      });
+      return true;
+    }
+    const failure = dynamoFailure(handle, err);
+    if (options.mustReach) throw failure;
+    options.log.warn("DynamoDB is not answering; starting anyway and retrying every tick", { endpoint: handle.endpoint, error: errorMessage(err) });
+    return false;
+  }
 }

@@ -8,7 +8,7 @@ import {
   type KeySchemaElement,
   type TableDescription,
 } from "@aws-sdk/client-dynamodb";
-import { HsdoError, sleep, systemClock, type Clock } from "@hsdo/core";
+import { HsdoError, PreflightError, sleep, systemClock, type Clock } from "@hsdo/core";
 import { TableSchemaError } from "./errors.ts";
 import { observed, type Observe } from "./observe.ts";
 
@@ -74,11 +74,15 @@ export async function createTable(
   return { created, table };
 }
 
-/** Checks that the table exists, has hsdo's key schema and is ACTIVE; throws an error that says what to do otherwise. */
+/**
+ * Checks that the table exists, has hsdo's key schema and is ACTIVE; throws an
+ * error that says what to do otherwise (PreflightError when the operator must
+ * create or change the table).
+ */
 export async function checkTable(client: DynamoDBClient, tableName: string, observe?: Observe): Promise<TableDescription> {
   const table = await describe(client, tableName, observe);
   if (!table) {
-    throw new HsdoError(`table ${tableName} does not exist: create it with \`hsdo table create\` or the Terraform in infra/`);
+    throw new PreflightError(`table ${tableName} does not exist: create it with \`hsdo table create\` or the Terraform in infra/`);
   }
   if (table.TableStatus !== "ACTIVE") {
     throw new HsdoError(`table ${tableName} is ${table.TableStatus ?? "in an unknown state"}, not ACTIVE yet`);

@@ -231,6 +231,10 @@ function printDryRun(r: ServerTickResult, out: Out): void {
     out(`dry run: source failed (${r.sourceError}); nothing would change\n`);
     return;
   }
+  if (r.error) {
+    out(`dry run: could not compute the writes (${r.error})\n`);
+    return;
+  }
   if (!r.writes || r.writes.length === 0) {
     out(`dry run: nothing to publish (generation ${r.generation ?? 0})${r.held ? "; safety valve holding an answer" : ""}\n`);
     return;

@@ -1,7 +1,8 @@
+import { HsdoError } from "@hsdo/core";
 import { readLease, SlotReader } from "@hsdo/store";
 import { loadConfig } from "../load-config.ts";
 import { createLogger } from "../logger.ts";
-import { openDynamo } from "../dynamo.ts";
+import { checkDynamoTable, dynamoFailure, openDynamo } from "../dynamo.ts";
 import { formatStatus } from "../status-format.ts";
 import type { CommonArgs, Out } from "./common.ts";
 
@@ -11,8 +12,11 @@ export async function statusCommand(args: CommonArgs & { json?: boolean }, out: 
   const log = createLogger({ debug: config.debug });
   const dynamo = await openDynamo(config, log);
   try {
+    await checkDynamoTable(dynamo, { mustReach: true, log });
     const reader = new SlotReader({ client: dynamo.client, table: dynamo.table, pool: config.pool });
-    const [snapshot, lease] = await Promise.all([reader.snapshot(), readLease(dynamo.client, dynamo.table, config.pool)]);
+    const [snapshot, lease] = await Promise.all([reader.snapshot(), readLease(dynamo.client, dynamo.table, config.pool)]).catch((err: unknown) => {
+      throw err instanceof HsdoError ? err : dynamoFailure(dynamo, err);
+    });
     const now = Date.now();
     if (args.json) {
       out(`${JSON.stringify({ pool: config.pool, snapshot: snapshot ?? null, lease: lease ?? null, now }, null, 2)}\n`);

@@ -1,0 +1,432 @@
+import { after, before, test, type TestContext } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DescribeTableCommand, ListTablesCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { createTestTable, startDynalite, type DynaliteHandle } from "./helpers/dynalite.ts";
+import { runHsdo, startHsdo, type HsdoResult } from "./helpers/hsdo.ts";
+import { freePort } from "./helpers/ports.ts";
+import { rawItems, readPool, slotMap, writeTargets, type StaticTarget } from "./helpers/pool.ts";
+import { waitFor } from "./helpers/wait.ts";
+import { instanceId, startFakeAws } from "./fakes/aws.ts";
+
+/**
+ * `hsdo` as operators run it: a child process, against dynalite, a static
+ * file or the wire-level fake of AWS. One dynalite serves the whole file;
+ * each test has its own table or pool.
+ */
+
+let dynalite: DynaliteHandle;
+let db: DynamoDBClient;
+let tables = 0;
+
+before(async () => {
+  dynalite = await startDynalite();
+  db = dynalite.client();
+});
+after(async () => {
+  db?.destroy();
+  await dynalite?.destroy();
+});
+
+/** A fresh table (created unless `create` is false), a temp dir for the static file, and the environment to reach both. */
+async function bed(t: TestContext, { create = true } = {}) {
+  const table = `hsdo-t${++tables}`;
+  if (create) await createTestTable(db, table);
+  const dir = mkdtempSync(join(tmpdir(), "hsdo-server-cli-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, "targets.yaml");
+  const env: Record<string, string> = {
+    HSDO_DYNAMODB_ENDPOINT: dynalite.endpoint,
+    DYNAMODB_TABLE_NAME: table,
+    AWS_ACCESS_KEY_ID: "test",
+    AWS_SECRET_ACCESS_KEY: "test",
+    AWS_REGION: "us-east-1",
+    SERVER_MODE: "static",
+    HSDO_SERVER_STATIC_FILE: file,
+    HAPROXY_BACKEND_SERVERS_LIST_SIZE: "4",
+    // No HTTP listener: several servers of this file may run at once.
+    EXPORTER_PORT: "0",
+  };
+  return { table, file, env, items: () => rawItems(db, table, "default") };
+}
+
+const ABC: StaticTarget[] = [
+  { addr: "10.0.0.1", port: 80, name: "a" },
+  { addr: "10.0.0.2", port: 80, name: "b" },
+  { addr: "10.0.0.3", port: 80, name: "c" },
+];
+
+/** The `hsdo: ...` lines of stderr (what the user reads), and no stack trace anywhere. */
+function userErrors(r: HsdoResult): string[] {
+  assert.doesNotMatch(r.stderr, /^\s+at .+\(.+:\d+:\d+\)$/m, `no stack trace:\n${r.stderr}`);
+  assert.doesNotMatch(r.stderr, /unexpected error/, r.stderr);
+  return r.stderr.split("\n").filter((l) => l.startsWith("hsdo: "));
+}
+
+/** JSON log events of a process's output, from `offset` on. */
+function events(output: string, offset = 0): Record<string, unknown>[] {
+  // Up to the last newline: the process may be half-way through a line.
+  return output
+    .slice(offset, output.lastIndexOf("\n"))
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+interface StatusRow {
+  slot: number;
+  state: string;
+  weight: string;
+  address: string;
+  name: string;
+}
+
+/** The slot rows of `hsdo status`, cut at the header's column positions (empty cells stay empty). */
+function statusRows(stdout: string): StatusRow[] {
+  const lines = stdout.split("\n");
+  const header = lines.findIndex((l) => l.startsWith("SLOT "));
+  assert.ok(header >= 0, `status prints a header:\n${stdout}`);
+  const head = lines[header]!;
+  const names = ["SLOT", "STATE", "WEIGHT", "ADDRESS", "NAME", "GROUP", "AZ", "SINCE"];
+  const starts = names.map((n) => head.indexOf(n));
+  assert.ok(starts.every((s, i) => s >= 0 && (i === 0 || s > starts[i - 1]!)), `header columns in order: ${head}`);
+  const cell = (line: string, i: number) => line.slice(starts[i], i + 1 < starts.length ? starts[i + 1] : undefined).trim();
+  const rows: StatusRow[] = [];
+  for (const line of lines.slice(header + 1)) {
+    if (line.trim() === "") break;
+    rows.push({ slot: Number(cell(line, 0)), state: cell(line, 1), weight: cell(line, 2), address: cell(line, 3), name: cell(line, 4) });
+  }
+  return rows;
+}
+
+test("DynamoDB on a closed port: --server --once, status and table create exit 1 with one line naming the endpoint", async (t) => {
+  const { env } = await bed(t, { create: false });
+  writeTargets(env.HSDO_SERVER_STATIC_FILE!, ABC);
+  const port = await freePort();
+  const closed = { ...env, HSDO_DYNAMODB_ENDPOINT: `http://127.0.0.1:${port}` };
+  const commands = [["--server", "--once"], ["status"], ["table", "create"]];
+  const results = await Promise.all(commands.map((args) => runHsdo(args, closed, { timeoutMs: 30_000 })));
+  for (const [i, args] of commands.entries()) {
+    const r = results[i]!;
+    assert.equal(r.code, 1, `hsdo ${args.join(" ")}: ${r.stderr}`);
+    const lines = userErrors(r);
+    assert.equal(lines.length, 1, `one error line: ${r.stderr}`);
+    assert.match(lines[0]!, new RegExp(`^hsdo: DynamoDB at http://127\\.0\\.0\\.1:${port} \\(table hsdo-t\\d+\\): .*ECONNREFUSED`));
+  }
+});
+
+test("a missing table: server, client, dry run and status exit 2 saying how to create it, and create nothing", async (t) => {
+  const { env, table } = await bed(t, { create: false });
+  writeTargets(env.HSDO_SERVER_STATIC_FILE!, ABC);
+  const client = { CLIENT_HAPROXY_SOCKET_PATH: "/nonexistent/admin.sock", CLIENT_HAPROXY_BACKEND_NAME: "be" };
+  const commands = [["--server", "--once"], ["--server", "--once", "--dry-run"], ["--client", "--once"], ["status"]];
+  const results = await Promise.all(commands.map((args) => runHsdo(args, { ...env, ...client }, { timeoutMs: 30_000 })));
+  for (const [i, args] of commands.entries()) {
+    const r = results[i]!;
+    assert.equal(r.code, 2, `hsdo ${args.join(" ")}: ${r.stderr}`);
+    const lines = userErrors(r);
+    assert.equal(lines.length, 1, r.stderr);
+    assert.equal(
+      lines[0],
+      `hsdo: DynamoDB at ${dynalite.endpoint}: table ${table} does not exist: create it with \`hsdo table create\` or the Terraform in infra/`,
+    );
+  }
+  const listed = await db.send(new ListTablesCommand({}));
+  assert.ok(!(listed.TableNames ?? []).includes(table), "no command created the table");
+});
+
+test("SERVER_MODE=aws with the AWS endpoint unreachable: exit 1, the source error reported, no head or slot written", async (t) => {
+  const { env, items } = await bed(t);
+  const port = await freePort();
+  const aws = {
+    ...env,
+    SERVER_MODE: "aws",
+    SERVER_ASG_NAMES: "web",
+    AWS_ENDPOINT_URL_AUTO_SCALING: `http://127.0.0.1:${port}`,
+    AWS_ENDPOINT_URL_EC2: `http://127.0.0.1:${port}`,
+  };
+  const r = await runHsdo(["--server", "--once"], aws, { timeoutMs: 30_000 });
+  assert.equal(r.code, 1, r.stderr);
+  userErrors(r);
+  const failed = events(r.stderr).find((e) => e.msg === "source failed, keeping the published slots");
+  assert.ok(failed, `the source failure is logged:\n${r.stderr}`);
+  assert.equal(failed.source, "aws");
+  assert.match(String(failed.error), /DescribeAutoScalingGroups.*ECONNREFUSED 127\.0\.0\.1:\d+/);
+  const written = await items();
+  assert.deepEqual(
+    written.filter((i) => (i.slot as number) >= 0),
+    [],
+    "no head and no slot in the table",
+  );
+  // The one-shot run let its lease go, so a real server need not wait a full lease.
+  assert.deepEqual(
+    written.map((i) => [i.slot, i.released]),
+    [[-1, true]],
+  );
+});
+
+test("`hsdo table create` creates the table, then says it exists; both exit 0", async (t) => {
+  const { env, table } = await bed(t, { create: false });
+  const first = await runHsdo(["table", "create"], env);
+  assert.equal(first.code, 0, first.stderr);
+  assert.match(first.stdout, new RegExp(`table ${table} created and ACTIVE`));
+  const d = await db.send(new DescribeTableCommand({ TableName: table }));
+  assert.equal(d.Table?.TableStatus, "ACTIVE");
+  assert.deepEqual(
+    d.Table?.KeySchema?.map((k) => [k.AttributeName, k.KeyType]),
+    [
+      ["pool", "HASH"],
+      ["slot", "RANGE"],
+    ],
+  );
+  const again = await runHsdo(["table", "create"], env);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, new RegExp(`table ${table} already exists with hsdo's key schema`));
+});
+
+test("--server --once publishes; status prints slots then leader/epoch/generation; --json is the snapshot; an unpublished pool has no snapshot", async (t) => {
+  const { env, table } = await bed(t);
+  writeTargets(env.HSDO_SERVER_STATIC_FILE!, ABC);
+  const once = await runHsdo(["--server", "--once"], { ...env, HSDO_SERVER_ID: "once-1" });
+  assert.equal(once.code, 0, once.stderr);
+
+  const [status, json, none, noneJson] = await Promise.all([
+    runHsdo(["status"], env),
+    runHsdo(["status", "--json"], env),
+    runHsdo(["status", "--pool", "never-published"], env),
+    runHsdo(["status", "--json", "--pool", "never-published"], env),
+  ]);
+  assert.equal(status.code, 0, status.stderr);
+  assert.deepEqual(statusRows(status.stdout), [
+    { slot: 1, state: "ready", weight: "1", address: "10.0.0.1:80", name: "a" },
+    { slot: 2, state: "ready", weight: "1", address: "10.0.0.2:80", name: "b" },
+    { slot: 3, state: "ready", weight: "1", address: "10.0.0.3:80", name: "c" },
+    { slot: 4, state: "free", weight: "", address: "", name: "" },
+  ]);
+  const tail = status.stdout.slice(status.stdout.indexOf("\n\n"));
+  assert.match(tail, /pool default: 3 ready, 0 drain, 1 free/);
+  assert.match(tail, /leader once-1, epoch 1, generation 1, published /);
+  assert.match(tail, /lease: once-1, epoch 1 \(released\)/);
+
+  assert.equal(json.code, 0, json.stderr);
+  const parsed = JSON.parse(json.stdout) as { pool: string; snapshot: { head: { generation: number; leader: string; size: number }; slots: { slot: number; name?: string; state: string }[] } };
+  assert.equal(parsed.pool, "default");
+  assert.equal(parsed.snapshot.head.generation, 1);
+  assert.equal(parsed.snapshot.head.leader, "once-1");
+  assert.equal(parsed.snapshot.head.size, 4);
+  assert.deepEqual(
+    parsed.snapshot.slots.map((s) => [s.slot, s.state, s.name ?? null]),
+    [
+      [1, "ready", "a"],
+      [2, "ready", "b"],
+      [3, "ready", "c"],
+      [4, "free", null],
+    ],
+  );
+  assert.deepEqual(parsed.snapshot, JSON.parse(JSON.stringify(await readPool(db, table, "default"))), "--json prints the snapshot as the table holds it");
+
+  assert.equal(none.code, 1);
+  assert.match(none.stdout, new RegExp(`pool never-published in table ${table}: no snapshot yet`));
+  assert.equal(noneJson.code, 1);
+  assert.equal((JSON.parse(noneJson.stdout) as { snapshot: unknown }).snapshot, null);
+});
+
+test("--server --once --dry-run prints the writes it would publish and writes nothing", async (t) => {
+  const { env, items, table } = await bed(t);
+  writeTargets(env.HSDO_SERVER_STATIC_FILE!, ABC.slice(0, 2));
+  const dry = await runHsdo(["--server", "--once", "--dry-run"], env);
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, /^dry run: would publish generation 1:$/m);
+  assert.match(dry.stdout, /^ {2}slot 1: \{(?=.*"name":"a")(?=.*"state":"ready").*\}$/m);
+  assert.match(dry.stdout, /^ {2}slot 2: \{.*"name":"b".*\}$/m);
+  assert.match(dry.stdout, /^ {2}head: \{.*"generation":1.*\}$/m);
+  assert.deepEqual(await items(), [], "an empty pool stays empty: no lease, no head, no slot");
+
+  const real = await runHsdo(["--server", "--once"], env);
+  assert.equal(real.code, 0, real.stderr);
+  const before = await items();
+  writeTargets(env.HSDO_SERVER_STATIC_FILE!, ABC);
+  const dry2 = await runHsdo(["--server", "--once", "--dry-run"], env);
+  assert.equal(dry2.code, 0, dry2.stderr);
+  assert.match(dry2.stdout, /^dry run: would publish generation 2:$/m);
+  const slotLines = dry2.stdout.split("\n").filter((l) => /^ {2}slot \d+:/.test(l));
+  assert.equal(slotLines.length, 1, `only the change is written:\n${dry2.stdout}`);
+  assert.match(slotLines[0]!, /^ {2}slot 3: \{.*"name":"c".*\}$/);
+  assert.deepEqual(await items(), before, "the dry run left the table as it was");
+  assert.deepEqual(slotMap(await readPool(db, table, "default")), { 1: "a:ready", 2: "b:ready" });
+});
+
+test("SERVER_MODE=aws against the fake AWS: slots fill, weights ramp, churn never moves a survivor", async (t) => {
+  const { env, table } = await bed(t);
+  const fake = await startFakeAws();
+  t.after(() => fake.stop());
+  const launch = (n: number) => Date.UTC(2025, 0, 1, 0, n);
+  const inst = (n: number) => ({ id: instanceId(n), ip: `10.1.0.${n}`, az: "eu-west-1a", launchTime: launch(n) });
+  fake.setGroup("web", [inst(1), inst(2), inst(3)]);
+  const server = startHsdo("server", ["--server"], {
+    ...env,
+    ...fake.env(),
+    SERVER_MODE: "aws",
+    SERVER_ASG_NAMES: "web",
+    HSDO_SERVER_AWS_PORT: "8080",
+    HAPROXY_BACKEND_SERVERS_LIST_SIZE: "5",
+    INTERVAL: "250ms",
+    HSDO_SERVER_DRAIN: "1s",
+    SERVER_HAPROXY_BACKEND_SERVER_MAX_WEIGHT: "100",
+    SERVER_HAPROXY_BACKEND_SERVER_INCREASE_WEIGHT_INTERVAL: "300ms",
+  });
+  t.after(() => server.stop("SIGKILL"));
+
+  // Every pool read during the test: an instance seen in two slots would be a move.
+  const seenIn = new Map<string, Set<number>>();
+  let watching = true;
+  const watcher = (async () => {
+    while (watching) {
+      const snap = await readPool(db, table, "default").catch(() => undefined);
+      for (const s of snap?.slots ?? []) {
+        if (s.state === "free" || !s.name) continue;
+        const slots = seenIn.get(s.name) ?? new Set<number>();
+        slots.add(s.slot);
+        seenIn.set(s.name, slots);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  t.after(async () => {
+    watching = false;
+    await watcher;
+  });
+
+  await waitFor("three instances published", async () => Object.keys(slotMap(await readPool(db, table, "default"))).length === 3 || undefined);
+  const first = await runHsdo(["status"], env);
+  assert.equal(first.code, 0, first.stderr);
+  const rows1 = statusRows(first.stdout).filter((r) => r.state !== "free");
+  assert.deepEqual(
+    rows1.map((r) => [r.slot, r.state, r.name, r.address]),
+    [1, 2, 3].map((n) => [n, "ready", instanceId(n), `10.1.0.${n}:8080`]),
+    "instances in launch order, in the lowest slots",
+  );
+  const w1 = rows1.map((r) => Number(r.weight));
+  await waitFor("weights grow in the table", async () => {
+    const snap = await readPool(db, table, "default");
+    return snap?.slots.slice(0, 3).every((s, i) => s.weight > w1[i]!) || undefined;
+  });
+  const second = await runHsdo(["status"], env);
+  const w2 = statusRows(second.stdout)
+    .filter((r) => r.state !== "free")
+    .map((r) => Number(r.weight));
+  assert.equal(w2.length, 3);
+  w2.forEach((w, i) => assert.ok(w > w1[i]! && w <= 100, `slot ${i + 1} ramps: ${w1[i]} then ${w}`));
+
+  // Churn: one leaves (drain, then free), one joins (lowest free slot), one joins into the freed slot, one is terminated.
+  fake.setGroup("web", [inst(1), inst(3), inst(4)]);
+  await waitFor("i-2 drains, i-4 takes slot 4", async () => {
+    const m = slotMap(await readPool(db, table, "default"));
+    return (m[2] === `${instanceId(2)}:drain` && m[4] === `${instanceId(4)}:ready`) || undefined;
+  });
+  await waitFor("slot 2 is freed after the drain", async () => slotMap(await readPool(db, table, "default"))[2] === undefined || undefined);
+  fake.setGroup("web", [inst(1), inst(3), inst(4), inst(5)]);
+  await waitFor("i-5 takes the freed slot 2", async () => slotMap(await readPool(db, table, "default"))[2] === `${instanceId(5)}:ready` || undefined);
+  const last = await runHsdo(["status"], env);
+  assert.deepEqual(
+    statusRows(last.stdout).map((r) => [r.slot, r.state, r.name]),
+    [
+      [1, "ready", instanceId(1)],
+      [2, "ready", instanceId(5)],
+      [3, "ready", instanceId(3)],
+      [4, "ready", instanceId(4)],
+      [5, "free", ""],
+    ],
+  );
+  fake.updateInstance(instanceId(1), { lifecycleState: "Terminating:Wait" });
+  const final = await waitFor("i-1 drains in place", async () => {
+    const m = slotMap(await readPool(db, table, "default"));
+    return m[1] === `${instanceId(1)}:drain` ? m : undefined;
+  });
+  assert.deepEqual(final, {
+    1: `${instanceId(1)}:drain`,
+    2: `${instanceId(5)}:ready`,
+    3: `${instanceId(3)}:ready`,
+    4: `${instanceId(4)}:ready`,
+  });
+
+  watching = false;
+  await watcher;
+  for (const [name, slots] of seenIn) assert.equal(slots.size, 1, `${name} was seen in slots ${[...slots].join(", ")}`);
+  assert.equal(seenIn.size, 5, "all five instances were seen");
+  assert.deepEqual(fake.protocolErrors, []);
+  assert.deepEqual([...new Set(fake.describedIds)].sort(), [1, 2, 3, 4, 5].map(instanceId), "every instance described once");
+  assert.equal(fake.describedIds.length, 5, `no instance described twice: ${fake.describedIds.join(", ")}`);
+});
+
+test("safety valve at process level: an emptied file is held for confirmTicks-1 ticks, then the targets drain", async (t) => {
+  const { env, file, table } = await bed(t);
+  writeTargets(file, ABC);
+  const CONFIRM = 3;
+  const server = startHsdo("server", ["--server"], {
+    ...env,
+    HSDO_SERVER_ID: "valve",
+    INTERVAL: "600ms",
+    HSDO_SERVER_CONFIRM_TICKS: String(CONFIRM),
+    HSDO_SERVER_DRAIN: "30s",
+  });
+  t.after(() => server.stop("SIGKILL"));
+  const published = await waitFor("a, b, c published", async () => {
+    const snap = await readPool(db, table, "default");
+    return Object.keys(slotMap(snap)).length === 3 ? snap : undefined;
+  });
+  const offset = server.output().length;
+  writeTargets(file, []);
+
+  await waitFor("the valve holds the empty answer", () => events(server.output(), offset).some((e) => String(e.msg).startsWith("safety valve")));
+  const held = await readPool(db, table, "default");
+  assert.deepEqual(slotMap(held), { 1: "a:ready", 2: "b:ready", 3: "c:ready" }, "held: nothing drained");
+  assert.equal(held!.head.generation, published!.head.generation, "held: nothing published");
+
+  const drained = await waitFor("the confirmed answer drains all three", async () => {
+    const m = slotMap(await readPool(db, table, "default"));
+    return Object.values(m).length === 3 && Object.values(m).every((v) => v.endsWith(":drain")) ? m : undefined;
+  });
+  assert.deepEqual(drained, { 1: "a:drain", 2: "b:drain", 3: "c:drain" }, "drained in place");
+
+  // The log tells the story in order: held on ticks 1..CONFIRM-1, then the drain.
+  const story = events(server.output(), offset).filter((e) => String(e.msg).startsWith("safety valve") || e.msg === "slot changed");
+  const valve = story.filter((e) => String(e.msg).startsWith("safety valve"));
+  assert.equal(valve.length, CONFIRM - 1, `held for ${CONFIRM - 1} ticks:\n${JSON.stringify(story, null, 1)}`);
+  assert.deepEqual(
+    valve.map((e) => [e.seen, e.live, e.removing, e.confirmTicks]),
+    Array.from({ length: CONFIRM - 1 }, (_, i) => [i + 1, 3, 3, CONFIRM]),
+  );
+  assert.deepEqual(
+    story.slice(0, CONFIRM - 1).map((e) => e.msg),
+    valve.map((e) => e.msg),
+    "no slot changed while the valve held",
+  );
+  assert.deepEqual(
+    story.slice(CONFIRM - 1, CONFIRM + 2).map((e) => [e.slot, e.state]),
+    [
+      [1, "drain"],
+      [2, "drain"],
+      [3, "drain"],
+    ],
+  );
+});
+
+test("restarted with a size below an occupied slot, the server refuses (exit 2, names size) and leaves the table as it is", async (t) => {
+  const { env, file, items } = await bed(t);
+  writeTargets(file, ABC);
+  const first = startHsdo("server", ["--server"], { ...env, INTERVAL: "300ms" });
+  t.after(() => first.stop("SIGKILL"));
+  await waitFor("a, b, c published", async () => Object.keys(slotMap(await readPool(db, env.DYNAMODB_TABLE_NAME!, "default"))).length === 3 || undefined);
+  await first.stop("SIGTERM");
+  const before = await items();
+
+  const r = await runHsdo(["--server"], { ...env, INTERVAL: "300ms", HAPROXY_BACKEND_SERVERS_LIST_SIZE: "2" });
+  assert.equal(r.code, 2, r.stderr);
+  const lines = userErrors(r);
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0]!, /^hsdo: HAPROXY_BACKEND_SERVERS_LIST_SIZE \(size\): 2 is below slot 3, which holds c \(ready\); raise size to at least 3/);
+  assert.deepEqual(await items(), before, "nothing written: not even the lease was contended");
+});
