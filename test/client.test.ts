@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { DescribeTableCommand, PutItemCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { marshall } from "@aws-sdk/util-dynamodb";
 import { FencedWriter, LeaseKeeper } from "@hsdo/store";
-import { parseServersState, type ActualServer, type RuntimeCommand } from "@hsdo/client";
+import { parseServersState, type ActualServer } from "@hsdo/client";
 import type { Head, Slot } from "@hsdo/core";
 import { createTestTable, startDynalite, type DynaliteHandle } from "./helpers/dynalite.ts";
 import { startHaproxy, templateBackend, type HaproxyHandle } from "./helpers/haproxy.ts";
@@ -393,12 +393,9 @@ test("a slot item made invalid by hand: logged, kept in maint, counted, and its 
   const warned = log.find((e) => e.msg === "invalid slot item kept in maint");
   assert.equal(warned?.slot, 2);
   assert.match(JSON.stringify(warned?.problems), /addr .* is not an IP address/);
-  const sent = log.filter((e) => e.msg === "sent").map((e) => e.command as RuntimeCommand);
-  assert.ok(
-    sent.some((c) => c.kind === "setState" && c.server === `${PREFIX}2` && c.state === "maint"),
-    `the client put it in maint:\n${JSON.stringify(sent)}`,
-  );
-  for (const c of sent) assert.ok(!JSON.stringify(c).includes("shutdown"), `a sent command carries the bad value: ${JSON.stringify(c)}`);
+  const sent = log.filter((e) => e.msg === "sent").map((e) => String(e.command));
+  assert.ok(sent.includes(`set server ${BACKEND}/${PREFIX}2 state maint`), `the client put it in maint:\n${sent.join("\n")}`);
+  for (const line of sent) assert.ok(!line.includes("shutdown"), `a sent command carries the bad value: ${line}`);
   // Later ticks leave it alone: nothing left to send, and the count stays.
   const ticks = await client.ticks();
   await waitFor("three more ticks", async () => (await client.ticks()) >= ticks + 3);
