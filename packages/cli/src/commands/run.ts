@@ -96,7 +96,8 @@ export async function runCommand(args: RunArgs, out: Out): Promise<number> {
         log,
         readiness: () => mergeReadiness([server?.readiness(), client?.agent.readiness()]),
       });
-      cleanup.push(() => new Promise<void>((resolve) => http.close(() => resolve())));
+      // A scraper's keep-alive connection would otherwise hold the exit until it idles out.
+      cleanup.push(() => new Promise<void>((resolve) => (http.close(() => resolve()), http.closeAllConnections())));
     }
     const major = Number(process.versions.node.split(".")[0]);
     if (major < 22) log.warn("Node.js 20: AWS SDK releases after January 2027 need Node.js 22 or later", { node: process.versions.node });
