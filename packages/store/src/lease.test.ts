@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { LeaseLostError, ManualClock, systemClock } from "@hsdo/core";
-import { startDynalite } from "../../../test/helpers/dynalite.ts";
+import { startDynalite, TEST_CREDENTIALS } from "../../../test/helpers/dynalite.ts";
+import { createDynamoClient } from "./client.ts";
 import { waitFor } from "../../../test/helpers/wait.ts";
 import { LeaseTakenError, MalformedItemError } from "./errors.ts";
 import { LeaseKeeper, readLease, type LeaseKeeperOptions, type LeaseStatus, type LeaseTerm } from "./lease.ts";
@@ -266,4 +267,30 @@ test("real time: with no renewal the expiry timer aborts the term after leaseMs 
   assert.ok(term.signal.reason instanceof LeaseLostError);
   assert.equal(lost.length, 1);
   assert.equal(keeper.term, undefined);
+});
+
+test("a take that landed but whose answer was lost (the SDK retries it and the retry fails its condition) leads on the next tick", async (t) => {
+  const retrying = createDynamoClient({ endpoint: dynalite.endpoint, region: "us-east-1", credentials: TEST_CREDENTIALS, maxAttempts: 3 });
+  t.after(() => retrying.destroy());
+  let failNextPut = true;
+  // The Put lands, then its answer is replaced by a 500: the SDK sends it again.
+  retrying.middlewareStack.add(
+    (next, context) => async (args) => {
+      const out = await next(args);
+      if (failNextPut && (context as { commandName?: string }).commandName === "PutItemCommand") {
+        failNextPut = false;
+        throw Object.assign(new Error("We encountered an internal error"), { name: "InternalServerError", $fault: "server", $metadata: { httpStatusCode: 500 } });
+      }
+      return out;
+    },
+    { step: "finalizeRequest", priority: "low", name: "lose-the-answer" },
+  );
+  const pool = uniqueName("lost-answer");
+  const keeper = new LeaseKeeper({ client: retrying, table, pool, owner: "a", leaseMs: LEASE_MS, safetyMarginMs: MARGIN_MS, clock: new ManualClock() });
+  t.after(() => keeper.stop());
+  const first = await keeper.tick();
+  assert.equal(first.role, "standby", "the retry's failed condition hides the landed take");
+  assert.equal((await readLease(client, table, pool))?.owner, "a", "yet the lease item is ours");
+  const second = await keeper.tick();
+  assert.equal(second.role, "leader", "the next read recognises our own rvn: no lease period without a leader");
 });

@@ -261,7 +261,10 @@ export class LeaseKeeper {
     } catch (err) {
       // Any other error keeps pendingTake: the write may have landed, and the next read will tell.
       if (!isConditionalCheckFailed(err)) throw err;
-      this.pendingTake = undefined;
+      // The SDK retries a request whose answer was lost, and the retry of a
+      // take that landed fails its condition against our own write. So
+      // pendingTake stays: the next read recognises our rvn and leads (and
+      // drops it when the item is someone else's).
       this.watched = undefined;
       return { role: "standby", holder: err.Item ? leaseOrUndefined(err.Item) : seen, unchangedForMs: 0 };
     }

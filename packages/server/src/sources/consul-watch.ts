@@ -125,16 +125,17 @@ export class ServiceWatcher {
     const newIndex = typeof header === "string" && /^\d+$/.test(header) ? Number(header) : Number.NaN;
     if (!Number.isSafeInteger(newIndex)) throw new Error(`answer without a valid X-Consul-Index header (got ${JSON.stringify(header)})`);
 
-    if (newIndex < this.index) {
+    // An index of 0 is a Consul bug that would make every query return at once: block on 1 instead.
+    const index = Math.max(newIndex, 1);
+    if (index < this.index) {
       // The index went backwards (snapshot restore, new cluster): start over with a non-blocking query.
       this.index = 0;
       return;
     }
-    if (newIndex === this.index) return;
+    if (this.index > 0 && index === this.index) return;
     const parsed = parseHealthAnswer(body, service, rules);
     if (!parsed.ok) throw new Error(parsed.error);
-    // An index of 0 is a Consul bug that would make every query return at once: block on 1 instead.
-    this.index = Math.max(newIndex, 1);
+    this.index = index;
     const payload = JSON.stringify([parsed.instances, parsed.problems]);
     if (payload === this.payload && this.snapshot.instances !== undefined) return;
     this.payload = payload;

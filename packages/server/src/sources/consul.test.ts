@@ -183,3 +183,12 @@ test("token and datacenter are sent", async (t) => {
   assert.equal((await source.list()).length, 1);
   assert.deepEqual([fake.requests[0]?.token, fake.requests[0]?.query.dc], ["s3cret", ["dc1"]]);
 });
+
+test("an answer with X-Consul-Index 0 (a Consul bug) is still taken, and blocking goes on at index 1", async (t) => {
+  const { fake, source } = await bed(t, {}, [web(1)]);
+  fake.setIndex(0);
+  assert.deepEqual(ids(await source.list()), ["node-1:web"]);
+  fake.setIndex(7);
+  fake.register(web(2));
+  await waitFor("the change after index 0", async () => (await source.list()).length === 2);
+});
