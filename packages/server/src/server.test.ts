@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { ConfigError, ManualClock, SourceError, type Target } from "@hsdo/core";
 import { FencedWriter, LeaseKeeper, SlotReader } from "@hsdo/store";
+import { poolItems, putRaw } from "../../store/src/testing.ts";
 import { createTestTable, startDynalite, type DynaliteHandle } from "../../../test/helpers/dynalite.ts";
 import { waitFor } from "../../../test/helpers/wait.ts";
 import { Server } from "./server.ts";
@@ -151,7 +152,7 @@ test("a drained instance's lifecycle action is completed once, after the drain, 
   }
 });
 
-test("a size below an occupied slot is refused at takeover with a ConfigError, and nothing is written", async () => {
+test("a size below an occupied slot is refused at takeover with a ConfigError, and no slot changes", async () => {
   const s = setup(4);
   try {
     s.source.answer = [target("a", 1), target("b", 2), target("c", 3)];
@@ -165,7 +166,10 @@ test("a size below an occupied slot is refused at takeover with a ConfigError, a
     assert.equal(st?.role, "leader", JSON.stringify(st));
     await assert.rejects(smaller.tick(), (err: unknown) => err instanceof ConfigError && /^size: 2 is below slot 3/.test(err.message));
     const after = await s.reader.snapshot();
-    assert.deepEqual(after?.slots, before?.slots);
+    const content = (snap: typeof after) => snap?.slots.map(({ epoch: _e, ...rest }) => rest);
+    assert.deepEqual(content(after), content(before), "only epochs were stamped");
+    assert.equal(after?.head.size, 4);
+    assert.equal(after?.head.generation, before?.head.generation);
     lease.stop();
   } finally {
     s.close();
@@ -191,3 +195,60 @@ test("a server that stops releases its lease, so a standby takes over at once", 
   }
 });
 
+
+test("a leader killed mid-publication leaves a torn pool: the next leader's stamp repairs it and it publishes", async () => {
+  const s = setup();
+  try {
+    s.source.answer = [target("a", 1), target("b", 2)];
+    await s.server.leaseTick();
+    await s.server.tick();
+    const head = (await poolItems(s.client, "hsdo", s.pool)).get(0)!;
+    // s1 wrote slot 3 of its next publication (generation G+1), then died before the head.
+    await putRaw(s.client, "hsdo", { pool: s.pool, slot: 3, state: "ready", addr: "10.0.0.3", port: 80, name: "c", group: "g", az: "a", weight: 1, since: 0, generation: (head.generation as number) + 1, epoch: head.epoch });
+    await s.lease.release();
+    s.lease.stop();
+    const next = makeServer(s.client, s.pool, "s2", 4, s.source);
+    assert.equal((await next.server.leaseTick())?.role, "leader");
+    s.source.answer = [target("a", 1), target("b", 2), target("c", 3), target("d", 4)];
+    const r = await next.server.tick();
+    assert.equal(r.error, undefined, r.error);
+    const snap = await s.reader.snapshot();
+    assert.deepEqual(snap?.slots.map((x) => x.name), ["a", "b", "c", "d"], "c kept the slot the dead leader gave it");
+    assert.equal(snap?.head.leader, "s2");
+    next.lease.stop();
+  } finally {
+    s.close();
+  }
+});
+
+test("the leader's own publication throttled half-way: the next tick re-stamps and publishes", async () => {
+  const s = setup();
+  let armed = false;
+  let puts = 0;
+  s.client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (armed && (context as { commandName?: string }).commandName === "PutItemCommand" && ++puts === 2) {
+        throw Object.assign(new Error("Rate exceeded"), { name: "ThrottlingException" });
+      }
+      return next(args);
+    },
+    { step: "initialize", name: "throttle-second-put" },
+  );
+  try {
+    s.source.answer = [target("a", 1)];
+    await s.server.leaseTick();
+    await s.server.tick();
+    s.source.answer = [target("a", 1), target("b", 2), target("c", 3)];
+    armed = true;
+    s.clock.advance(1000);
+    assert.match((await s.server.tick()).error ?? "", /Rate exceeded/);
+    armed = false;
+    s.clock.advance(1000);
+    const r = await s.server.tick();
+    assert.equal(r.error, undefined, r.error);
+    const snap = await s.reader.snapshot();
+    assert.deepEqual(snap?.slots.map((x) => x.name ?? "-"), ["a", "b", "c", "-"]);
+  } finally {
+    s.close();
+  }
+});

@@ -184,11 +184,14 @@ export class Server {
     return this.o.lease.term ? "leader" : "standby";
   }
 
-  /** At the start of a term: refuse a size that would cut off an occupied slot, then stamp our epoch everywhere. */
+  /**
+   * At the start of a term: stamp our epoch everywhere (which also rolls a
+   * pool torn by a dead leader forward), then refuse a size that would cut
+   * off an occupied slot. Nothing but epochs is written before that check.
+   */
   private async takeOver(term: LeaseTerm): Promise<void> {
-    const current = await this.o.reader.snapshot();
-    if (current) normalizeSlots(current.slots, this.o.step.size);
     const snap = await this.o.writer.stampEpoch(term, this.o.step.size);
+    normalizeSlots(snap.slots, this.o.step.size);
     this.state = { epoch: term.epoch, head: snap.head, slots: snap.slots };
     this.accepted = undefined;
     this.valve = {};

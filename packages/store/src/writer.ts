@@ -122,9 +122,13 @@ export class FencedWriter {
       previous = parsed.value;
     }
     const previousSize = previous?.size ?? 0;
+    // Never shrink here: the slots beyond a smaller size are stamped and
+    // returned too, so the caller can refuse a size that would cut off an
+    // occupied slot before anything but epochs was written.
+    const upTo = Math.max(size, previousSize);
 
     const items: Item[] = [];
-    for (let k = 1; k <= size; k++) {
+    for (let k = 1; k <= upTo; k++) {
       if (k <= previousSize) {
         const out = await this.fenced(term, k, "slot.stamp", () =>
           this.client.send(
@@ -153,13 +157,13 @@ export class FencedWriter {
 
     const headGeneration = previous?.generation ?? 0;
     const newest = Math.max(headGeneration, ...items.map(generationOf));
-    const resized = previous !== undefined && previous.size !== size;
+    const resized = previous !== undefined && previous.size !== upTo;
     let head: Head = previous
       ? { ...previous, epoch: term.epoch, leader: this.leader }
       : { generation: 0, epoch: term.epoch, leader: this.leader, updatedAt: now, size };
     if (newest > headGeneration || resized) {
       // A pool never published (generation 0) stays unpublished: readers must not see the stamped free slots as a state.
-      head = { generation: resized && newest > 0 ? newest + 1 : newest, epoch: term.epoch, leader: this.leader, updatedAt: this.clock.now(), size };
+      head = { generation: resized && newest > 0 ? newest + 1 : newest, epoch: term.epoch, leader: this.leader, updatedAt: this.clock.now(), size: upTo };
       const item = toItem(headAttributes(this.pool, head));
       await this.fenced(term, HEAD_SLOT, "head.write", () => this.client.send(this.put(item, term.epoch), { abortSignal: term.signal }));
     }
