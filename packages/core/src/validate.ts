@@ -1,5 +1,5 @@
 import { isIP } from "node:net";
-import type { Slot, SlotState } from "./model.ts";
+import type { Slot, SlotState, Target } from "./model.ts";
 
 /**
  * Everything read from the table is checked here before it can reach the
@@ -98,4 +98,20 @@ function stamps(item: Record<string, unknown>): Pick<Slot, "generation" | "epoch
   const epoch = optionalNumber(item.epoch);
   if (epoch !== undefined) out.epoch = epoch;
   return out;
+}
+
+/**
+ * What would make a source's target unpublishable (the writer refuses any
+ * slot that fails validateSlot): checked per target, so one bad target is
+ * kept out instead of blocking the whole publication.
+ */
+export function targetProblems(t: Target): string[] {
+  const problems: string[] = [];
+  if (!isSafeName(t.id)) problems.push(`id ${describe(t.id)} is not a name (expected [A-Za-z0-9._:-])`);
+  if (t.health === "ready" && !isIpLiteral(t.addr)) problems.push(`addr ${describe(t.addr)} is not an IP address`);
+  if (t.port !== undefined && !isPort(t.port)) problems.push(`port ${describe(t.port)} is not a port (expected 1..65535)`);
+  for (const key of ["group", "az"] as const) {
+    if (t[key] !== "" && !isSafeName(t[key])) problems.push(`${key} ${describe(t[key])} is not a name (expected [A-Za-z0-9._:-])`);
+  }
+  return problems;
 }

@@ -252,3 +252,17 @@ test("the leader's own publication throttled half-way: the next tick re-stamps a
     s.close();
   }
 });
+
+test("a target with fields that cannot be published is kept out; the others are published", async () => {
+  const s = setup();
+  try {
+    s.source.answer = [target("a", 1), target("b", 2, { group: "my asg" }), target("c", 3, { addr: "origin.example.com" })];
+    await s.server.leaseTick();
+    const r = await s.server.tick();
+    assert.equal(r.error, undefined, r.error);
+    const snap = await s.reader.snapshot();
+    assert.deepEqual(snap?.slots.map((x) => x.name ?? "-"), ["a", "-", "-", "-"]);
+  } finally {
+    s.close();
+  }
+});

@@ -5,6 +5,7 @@ import {
   errorMessage,
   normalizeSlots,
   silentLogger,
+  targetProblems,
   sleep,
   systemClock,
   type Clock,
@@ -98,6 +99,8 @@ export class Server {
   private accepted: readonly Target[] | undefined;
   private valve: ValveState = {};
   private readonly released = new Set<string>();
+  /** Targets kept out for invalid fields, with their problems (logged when they change). */
+  private rejected = new Map<string, string>();
   /** When (monotonic) each instance waiting on our hook was first seen holding no slot. */
   private readonly releasableSince = new Map<string, number>();
   private lastUnassigned = 0;
@@ -150,6 +153,7 @@ export class Server {
       this.log.warn("source failed, keeping the published slots", { source: this.o.source.name, error: sourceError });
       return this.report({ ...base, role: this.o.dryRun ? "dry-run" : this.role(), sourceError });
     }
+    targets = this.screen(targets);
     base.targets = targets;
     if (this.o.dryRun) {
       try {
@@ -178,6 +182,26 @@ export class Server {
       else this.log.error("publish failed, will resync from the table", { pool: this.o.pool, error: errorMessage(err) });
       return this.report({ ...base, role: fenced ? "standby" : "leader", epoch: term.epoch, error: errorMessage(err) });
     }
+  }
+
+  /**
+   * A target whose fields could not be published is kept out (as pending:
+   * a slot it holds drains with its last good values), logged once, so it
+   * never blocks the others.
+   */
+  private screen(targets: Target[]): Target[] {
+    const bad = new Map<string, string>();
+    const out = targets.map((t) => {
+      const problems = targetProblems(t);
+      if (problems.length === 0) return t;
+      bad.set(t.id, problems.join("; "));
+      return { ...t, health: "pending" as const };
+    });
+    for (const [id, problems] of bad) {
+      if (this.rejected.get(id) !== problems) this.log.warn("target kept out: it cannot be published", { source: this.o.source.name, id, problems });
+    }
+    this.rejected = bad;
+    return out;
   }
 
   private role(): "leader" | "standby" {

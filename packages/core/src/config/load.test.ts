@@ -135,6 +135,7 @@ const bad: [string, Partial<ConfigInput>, RegExp][] = [
   ["unknown --set key", { flags: [{ path: "nope", value: "1", flag: "--set nope" }] }, /^--set nope: "nope" names no configuration key/],
   ["endpoint", { env: { HSDO_DYNAMODB_ENDPOINT: "localhost:8000" } }, /^HSDO_DYNAMODB_ENDPOINT \(dynamodb\.endpoint\): "localhost:8000" is not valid/],
   ["fraction", { env: { HSDO_SERVER_MAX_REMOVAL_FRACTION: "1.5" } }, /^HSDO_SERVER_MAX_REMOVAL_FRACTION: "1\.5" .*in 0\.\.1/],
+  ["ASG name hsdo cannot store", { env: { SERVER_ASG_NAMES: "web,my asg" } }, /^SERVER_ASG_NAMES \(server\.aws\.asgNames\): "my asg" is not a name hsdo can store/],
   ["duplicate backend", { env: { HSDO_CLIENT_BACKENDS: '[{"name":"a"},{"name":"a"}]' } }, /^client\.backends\[1\]\.name: "a" appears twice/],
 ];
 

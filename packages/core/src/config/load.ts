@@ -387,6 +387,13 @@ function finish(values: Map<string, unknown>, sources: Map<string, ValueSource>)
   if (config.dynamodb.endpoint !== "" && config.dynamodb.endpoint !== "embedded" && !/^https?:\/\/\S+$/.test(config.dynamodb.endpoint)) {
     throw new ConfigError(labelOf("dynamodb.endpoint", sources), config.dynamodb.endpoint, "is not valid (expected empty, `embedded`, or an http(s) URL)");
   }
+  for (const path of ["server.aws.asgNames", "server.consul.services", "client.groups"] as const) {
+    const list = path === "server.aws.asgNames" ? config.server.aws.asgNames : path === "server.consul.services" ? config.server.consul.services : config.client.groups;
+    const bad = list.find((name) => !isSafeName(name));
+    if (bad !== undefined) {
+      throw new ConfigError(labelOf(path, sources), bad, "is not a name hsdo can store and match (expected [A-Za-z0-9._:-], at most 128 characters)");
+    }
+  }
   if (!/^https?:\/\/\S+$/.test(config.server.consul.url)) {
     throw new ConfigError(labelOf("server.consul.url", sources), config.server.consul.url, "is not an http(s) URL");
   }
