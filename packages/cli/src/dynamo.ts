@@ -36,6 +36,8 @@ export async function openDynamo(config: Config, log: Logger, observe?: Observe)
     endpoint,
     region: region ?? (endpoint || process.env.AWS_ENDPOINT_URL_DYNAMODB || process.env.AWS_ENDPOINT_URL ? "us-east-1" : undefined),
     ...(local ? { credentials: LOCAL_CREDENTIALS } : {}),
+    // Below the lease's validity: a hung request must not outlive the term it serves.
+    requestTimeoutMs: Math.max(1000, Math.min(5000, config.server.heartbeatMs * 2)),
   });
   let resolvedRegion: string;
   try {

@@ -156,3 +156,14 @@ test("property: random joins, leaves and health changes never move a live target
     { numRuns: 150, seed: 20261123 },
   );
 });
+
+test("times written by a leader whose clock ran ahead are capped: no weight drop, no shortened drain beyond a full one", () => {
+  let r = assignSlots([], [t("i-a", 1), t("i-b", 2)], 0, cfg);
+  const ahead = r.slots.map((s) => (s.slot === 1 ? { ...s, since: 10 * 60_000, weight: 10 } : s));
+  r = assignSlots(ahead, [t("i-a", 1), t("i-b", 2)], 120_000, cfg);
+  assert.equal(r.slots[0]!.weight, 10, "a since in the future keeps the weight reached, instead of dropping to min");
+  assert.ok(r.slots[0]!.since! <= 120_000);
+  const drainingFar = [{ ...r.slots[1]!, state: "drain" as const, drainUntil: 10 * 60 * 60_000 }];
+  r = assignSlots([r.slots[0]!, ...drainingFar], [t("i-a", 1)], 120_000, cfg);
+  assert.equal(r.slots[1]!.drainUntil, 120_000 + cfg.drainMs);
+});

@@ -1,6 +1,6 @@
 import { ConfigError } from "./errors.ts";
 import { freeSlot, sameSlot, type Slot, type Target } from "./model.ts";
-import { rampWeight } from "./ramp.ts";
+import { rampWeight, sinceForWeight } from "./ramp.ts";
 import type { WeightConfig } from "./config/types.ts";
 
 export interface AssignConfig {
@@ -72,7 +72,8 @@ export function assignSlots(prev: readonly Slot[], targets: readonly Target[], n
     const target = byId.get(slot.name);
     if (target?.health === "ready") {
       if (slot.state === "ready") {
-        const since = slot.since ?? now;
+        // Written by another leader's wall clock: a `since` in the future would drop the weight back to min.
+        const since = slot.since === undefined ? now : slot.since > now ? sinceForWeight(slot.weight, now, cfg.weight) : slot.since;
         return { slot: slot.slot, state: "ready", ...placed(target), weight: rampWeight(since, now, cfg.weight), since };
       }
       // Back from drain (e.g. Unhealthy then Healthy again): same slot, ramp again.
@@ -86,6 +87,8 @@ export function assignSlots(prev: readonly Slot[], targets: readonly Target[], n
       const { generation: _g, epoch: _e, ...rest } = slot;
       return { ...rest, state: "drain", drainUntil: now + cfg.drainMs };
     }
+    // A `drainUntil` from a leader whose clock ran ahead is capped to a full drain from now.
+    if (slot.drainUntil !== undefined && slot.drainUntil > now + cfg.drainMs) return { ...slot, drainUntil: now + cfg.drainMs };
     if (slot.drainUntil === undefined || now >= slot.drainUntil) {
       drained.push(slot);
       return freeSlot(slot.slot);

@@ -17,3 +17,13 @@ export function nextRampAt(since: number, now: number, w: WeightConfig): number 
   const steps = Math.floor(Math.max(0, now - since) / w.intervalMs) + 1;
   return since + steps * w.intervalMs;
 }
+
+/**
+ * The ramp origin that gives `weight` at `now`: used when a stored `since`
+ * lies in the future (written by a leader whose clock ran ahead), so the
+ * weight carries on from where it is instead of dropping back to `min`.
+ */
+export function sinceForWeight(weight: number, now: number, w: WeightConfig): number {
+  if (w.intervalMs <= 0 || weight <= w.min) return now;
+  return now - Math.ceil((Math.min(weight, w.max) - w.min) / w.step) * w.intervalMs;
+}

@@ -139,12 +139,12 @@ export class Server {
   }
 
   /** One reconcile. Never throws for source or store trouble: the outcome says what happened. */
-  async tick(): Promise<ServerTickResult> {
+  async tick(signal?: AbortSignal): Promise<ServerTickResult> {
     this.tickStartedAt = this.clock.monotonic();
     const base: ServerTickResult = { role: "standby", changed: [], published: false, held: false, live: 0, removing: 0, unassigned: [], released: [] };
     let targets: Target[];
     try {
-      targets = await this.o.source.list();
+      targets = await this.o.source.list(signal);
       this.lastSourceOk = true;
     } catch (err) {
       // Fail static: a source error changes nothing.
@@ -317,6 +317,8 @@ export class Server {
     const slots = current?.slots ?? [];
     const now = this.clock.now();
     const step = serverStep({ slots, targets, accepted: this.accepted, valve: this.valve, now, cfg: this.o.step });
+    this.accepted = step.accepted;
+    this.valve = step.valve;
     const head: Head = current?.head ?? { generation: 0, epoch: 0, leader: "", updatedAt: now, size: this.o.step.size };
     const change: PublishChange = { base: head, changed: step.changed, size: this.o.step.size };
     const writes = step.changed.length > 0 ? (await this.o.writer.publish({ epoch: head.epoch, signal: new AbortController().signal }, change)).writes : [];
@@ -360,10 +362,14 @@ export class Server {
         await sleep(every, inner.signal);
       }
     };
-    const loops = [loop(this.o.intervalMs, () => this.tick())];
+    // The source sees the run's signal: a slow AWS listing must not hold a shutdown past its grace period.
+    const loops = [loop(this.o.intervalMs, () => this.tick(inner.signal))];
     if (!this.o.dryRun) loops.push(loop(this.o.heartbeatMs, () => this.leaseTick()));
     try {
-      await Promise.all(loops.map((l) => l.catch((err: unknown) => (inner.abort(), Promise.reject(err)))));
+      // Every loop has ended before the lease is released: a lease tick still in flight could otherwise take it back.
+      const ended = await Promise.allSettled(loops.map((l) => l.finally(() => inner.abort())));
+      const failed = ended.find((e): e is PromiseRejectedResult => e.status === "rejected");
+      if (failed) throw failed.reason;
     } finally {
       signal.removeEventListener("abort", stop);
       inner.abort();

@@ -8,6 +8,12 @@ export interface DynamoClientOptions {
   /** Only for endpoints that need no real ones (embedded): otherwise the SDK's default chain (instance roles...). */
   credentials?: DynamoDBClientConfig["credentials"];
   maxAttempts?: number;
+  /**
+   * Bound of one request (default 5000 ms). Without it a request on a
+   * black-holed connection hangs for ever: the lease loop would never tick
+   * again and the process could not stop.
+   */
+  requestTimeoutMs?: number;
 }
 
 /** The one place the store builds a client; anything not given is left to the SDK's own resolution. */
@@ -17,5 +23,7 @@ export function createDynamoClient(options: DynamoClientOptions = {}): DynamoDBC
   if (options.region) config.region = options.region;
   if (options.credentials) config.credentials = options.credentials;
   if (options.maxAttempts !== undefined) config.maxAttempts = options.maxAttempts;
+  const timeout = options.requestTimeoutMs ?? 5000;
+  config.requestHandler = { requestTimeout: timeout, throwOnRequestTimeout: true, connectionTimeout: Math.min(timeout, 2000) };
   return new DynamoDBClient(config);
 }

@@ -294,3 +294,17 @@ test("a take that landed but whose answer was lost (the SDK retries it and the r
   const second = await keeper.tick();
   assert.equal(second.role, "leader", "the next read recognises our own rvn: no lease period without a leader");
 });
+
+test("a DynamoDB that stops answering (paused process) fails the tick after the request timeout instead of hanging it", async (t) => {
+  const bounded = createDynamoClient({ endpoint: dynalite.endpoint, region: "us-east-1", credentials: TEST_CREDENTIALS, maxAttempts: 1, requestTimeoutMs: 300 });
+  t.after(() => bounded.destroy());
+  const keeper = new LeaseKeeper({ client: bounded, table, pool: uniqueName("paused"), owner: "a", leaseMs: LEASE_MS, safetyMarginMs: MARGIN_MS });
+  t.after(() => keeper.stop());
+  dynalite.proc.signal("SIGSTOP");
+  t.after(() => dynalite.proc.signal("SIGCONT"));
+  const started = Date.now();
+  await assert.rejects(keeper.tick(), /timeout|timed out/i);
+  dynalite.proc.signal("SIGCONT");
+  // Bounded by the timeout, not by the lease (60 s): the loop gets to tick again.
+  assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
+});

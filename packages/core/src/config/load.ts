@@ -377,11 +377,12 @@ function finish(values: Map<string, unknown>, sources: Map<string, ValueSource>)
   if (w.min > w.max) {
     throw new ConfigError(labelOf("server.weight.min", sources), w.min, `is above server.weight.max (${w.max}) (expected min <= max)`);
   }
-  if (config.server.heartbeatMs * 2 > config.server.leaseMs) {
+  // The holder counts its lease as valid for 4/5 of it (the store's safety margin): two heartbeats must fit in that.
+  if (config.server.heartbeatMs * 2 > config.server.leaseMs * 0.8) {
     throw new ConfigError(
       labelOf("server.heartbeat", sources),
       `${config.server.heartbeatMs}ms`,
-      `is too long for server.lease (${config.server.leaseMs}ms) (expected at most half the lease, so a missed heartbeat is not a lost lease)`,
+      `is too long for server.lease (${config.server.leaseMs}ms) (expected at most 40% of the lease, so one missed heartbeat is not a lost lease)`,
     );
   }
   if (config.dynamodb.endpoint !== "" && config.dynamodb.endpoint !== "embedded" && !/^https?:\/\/\S+$/.test(config.dynamodb.endpoint)) {
