@@ -1,5 +1,6 @@
 import { after, before, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
+import { createServer, type AddressInfo } from "node:net";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -429,4 +430,17 @@ test("restarted with a size below an occupied slot, the server refuses (exit 2, 
   assert.equal(lines.length, 1, r.stderr);
   assert.match(lines[0]!, /^hsdo: HAPROXY_BACKEND_SERVERS_LIST_SIZE \(size\): 2 is below slot 3, which holds c \(ready\); raise size to at least 3/);
   assert.deepEqual(await items(), before, "nothing written: not even the lease was contended");
+});
+
+test("a busy HTTP port exits 2 with one line naming http.port, not a stack", async (t) => {
+  const { env, file } = await bed(t);
+  writeTargets(file, ABC);
+  const busy = createServer();
+  await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", () => resolve()));
+  t.after(() => busy.close());
+  const port = (busy.address() as AddressInfo).port;
+  const r = await runHsdo(["--server"], { ...env, EXPORTER_PORT: String(port), HSDO_HTTP_HOST: "127.0.0.1" });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, new RegExp(`hsdo: http\\.port \\(EXPORTER_PORT\\): ${port} cannot be listened on at 127\\.0\\.0\\.1: EADDRINUSE`));
+  assert.ok(!/\n\s+at /.test(r.stderr), "no stack trace");
 });

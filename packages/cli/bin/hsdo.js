@@ -7,5 +7,10 @@ import { register } from "tsx/esm/api";
 // one-JSON-line-per-event logs; hsdo logs it as one event instead (run.ts).
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 register();
+// `hsdo ... | head` closes stdout early: that is the reader's choice, not a crash.
+process.stdout.on("error", (err) => {
+  if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  throw err;
+});
 const { main } = await import("../src/main.ts");
 process.exitCode = await main(process.argv.slice(2));

@@ -20,7 +20,8 @@ const LOCAL_CREDENTIALS = { accessKeyId: "hsdo-local", secretAccessKey: "hsdo-lo
  * dynalite and creates the table in it.
  */
 export async function openDynamo(config: Config, log: Logger, observe?: Observe): Promise<DynamoHandle> {
-  const region = config.region || process.env.AWS_REGION || undefined;
+  // AWS_REGION (the SDK's own) wins over `region` (HSDO's AWS_DEFAULT_REGION), as documented.
+  const region = process.env.AWS_REGION || config.region || undefined;
   let embedded: EmbeddedDynamo | undefined;
   let endpoint = config.dynamodb.endpoint;
   if (endpoint === "embedded") {

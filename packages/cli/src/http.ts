@@ -1,4 +1,5 @@
 import { createServer, type Server } from "node:http";
+import { ConfigError } from "@hsdo/core";
 import type { Logger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
 
@@ -39,7 +40,13 @@ export async function startHttp(opts: HttpOptions): Promise<Server> {
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err: NodeJS.ErrnoException) =>
-      reject(new Error(`cannot listen on ${opts.host}:${opts.port} for /metrics: ${err.code ?? err.message} (set EXPORTER_PORT / http.port, or 0 to turn it off)`)),
+      reject(
+        new ConfigError(
+          "http.port (EXPORTER_PORT)",
+          opts.port,
+          `cannot be listened on at ${opts.host}: ${err.code ?? err.message} (expected a free port; a server and a client on one host need two ports, or 0 to turn HTTP off)`,
+        ),
+      ),
     );
     server.listen(opts.port, opts.host, () => resolve());
   });

@@ -7,7 +7,8 @@ export function buildSource(config: Config, log: Logger): TargetSource {
   log.info("source", { mode });
   switch (mode) {
     case "aws":
-      return new AwsSource(config.server.aws, createAwsClients(config.region ? { region: config.region } : {}));
+      // AWS_REGION (the SDK's own) wins over `region` (HSDO's AWS_DEFAULT_REGION), as documented.
+      return new AwsSource(config.server.aws, createAwsClients(!process.env.AWS_REGION && config.region ? { region: config.region } : {}));
     case "consul":
       return new ConsulSource(config.server.consul);
     case "static":

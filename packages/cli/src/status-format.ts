@@ -6,7 +6,8 @@ export function formatStatus(snapshot: Snapshot, now: number): string {
   const rows = snapshot.slots.map((s) => {
     const bad = invalid.get(s.slot);
     if (bad) return [String(s.slot), "INVALID", "", "", bad.join("; "), "", "", ""];
-    const addr = s.addr ? `${s.addr}${s.port !== undefined ? `:${s.port}` : ""}` : "";
+    const host = s.addr?.includes(":") && s.port !== undefined ? `[${s.addr}]` : s.addr;
+    const addr = host ? `${host}${s.port !== undefined ? `:${s.port}` : ""}` : "";
     const since = s.state === "drain" && s.drainUntil !== undefined ? `drains ${ago(s.drainUntil - now, true)}` : s.since !== undefined ? ago(now - s.since) : "";
     return [String(s.slot), s.state, s.state === "free" ? "" : String(s.weight), addr, s.name ?? "", s.group ?? "", s.az ?? "", since];
   });

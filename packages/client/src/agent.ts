@@ -58,6 +58,7 @@ export class ClientAgent {
   /** Pools whose last read of the table failed: a readiness problem only once the last good read is too old. */
   private readonly failingReads = new Set<string>();
   private cacheLoaded = false;
+  private readonly startedAt: number;
   private applied = false;
   lastRuntimeError: string | undefined;
 
@@ -66,6 +67,7 @@ export class ClientAgent {
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? silentLogger;
     for (const p of options.pollers) this.status.set(p.pool, { pool: p.pool, invalid: 0 });
+    this.startedAt = this.clock.monotonic();
   }
 
   /** Cached snapshots stand in until the table answers (start-up during an outage). */
@@ -73,11 +75,14 @@ export class ClientAgent {
     this.cacheLoaded = true;
     if (!this.o.cacheDir) return;
     for (const p of this.o.pollers) {
-      const loaded = await loadSnapshot(this.o.cacheDir, p.pool);
+      // Whatever goes wrong with the cache means "no cache", never a failed tick.
+      const loaded = await loadSnapshot(this.o.cacheDir, p.pool).catch((err: unknown) => ({ status: "corrupt" as const, error: errorMessage(err) }));
       if (loaded.status === "loaded") {
-        this.snapshots.set(p.pool, loaded.snapshot);
-        Object.assign(this.status.get(p.pool)!, { generation: loaded.snapshot.head.generation, from: "cache" });
-        this.log.info("loaded the last good snapshot from the cache", { pool: p.pool, generation: loaded.snapshot.head.generation });
+        const snap = loaded.snapshot;
+        this.snapshots.set(p.pool, snap);
+        Object.assign(this.status.get(p.pool)!, { generation: snap.head.generation, from: "cache", invalid: snap.invalid.length });
+        this.log.info("loaded the last good snapshot from the cache", { pool: p.pool, generation: snap.head.generation });
+        for (const bad of snap.invalid) this.log.warn("invalid slot item kept in maint", { pool: p.pool, slot: bad.slot, problems: bad.problems });
       } else if (loaded.status === "corrupt") {
         this.log.warn("ignoring a corrupt snapshot cache file", { pool: p.pool, reason: loaded.error });
       }
@@ -168,10 +173,14 @@ export class ClientAgent {
     return { ready: reasons.length === 0, reasons };
   }
 
-  /** Seconds since each pool was last read from the table (for the snapshot age metric). */
-  ages(): { pool: string; seconds: number | undefined }[] {
+  /**
+   * Seconds since each pool was last read from the table (for the snapshot
+   * age metric); before the first read, since the agent started, so an age
+   * alert fires for a client that never reached the table.
+   */
+  ages(): { pool: string; seconds: number }[] {
     const now = this.clock.monotonic();
-    return [...this.status.values()].map((s) => ({ pool: s.pool, seconds: s.lastReadAt === undefined ? undefined : (now - s.lastReadAt) / 1000 }));
+    return [...this.status.values()].map((s) => ({ pool: s.pool, seconds: (now - (s.lastReadAt ?? this.startedAt)) / 1000 }));
   }
 
   async run(signal: AbortSignal): Promise<void> {

@@ -13,8 +13,24 @@ const NAME = /^[A-Za-z0-9._:-]{1,128}$/;
 const STATES: readonly SlotState[] = ["free", "ready", "drain"];
 export const MAX_WEIGHT = 256;
 
+/**
+ * An address HAProxy can send traffic to: an IPv4 or IPv6 literal, without a
+ * zone id (HAProxy refuses `%lo`), and not unspecified (`0.0.0.0` and `::`
+ * mean "the client's original destination" to HAProxy: a loop back to
+ * itself), broadcast or multicast.
+ */
 export function isIpLiteral(value: unknown): value is string {
-  return typeof value === "string" && isIP(value) !== 0;
+  if (typeof value !== "string" || value.includes("%")) return false;
+  const family = isIP(value);
+  if (family === 4) {
+    const first = Number(value.split(".")[0]);
+    return value !== "0.0.0.0" && value !== "255.255.255.255" && !(first >= 224 && first <= 239);
+  }
+  if (family === 6) {
+    const lower = value.toLowerCase();
+    return !/^(0*:)*:?0*$/.test(lower) && !lower.startsWith("ff");
+  }
+  return false;
 }
 
 export function isPort(value: unknown): value is number {

@@ -107,7 +107,11 @@ export async function runCommand(args: RunArgs, out: Out): Promise<number> {
       table: config.dynamodb.table,
       dryRun,
     });
-    await Promise.all([server?.server.run(stop.signal), client?.agent.run(stop.signal)]);
+    // One role failing (a ConfigError at takeover) stops the other, so the process exits and its supervisor restarts it.
+    const roles = [server?.server.run(stop.signal), client?.agent.run(stop.signal)].filter((r): r is Promise<void> => r !== undefined);
+    const ended = await Promise.allSettled(roles.map((r) => r.finally(() => stop.abort())));
+    const failed = ended.find((e): e is PromiseRejectedResult => e.status === "rejected");
+    if (failed) throw failed.reason;
     return 0;
   } finally {
     process.off("SIGINT", onSignal);
@@ -278,7 +282,7 @@ async function buildClient(config: Config, dynamo: DynamoHandle, metrics: Metric
   });
   metrics.snapshotAge.reset();
   const collect = () => {
-    for (const a of agent.ages()) if (a.seconds !== undefined) metrics.snapshotAge.set({ pool: a.pool }, a.seconds);
+    for (const a of agent.ages()) metrics.snapshotAge.set({ pool: a.pool }, a.seconds);
   };
   metrics.registry.setDefaultLabels({});
   const originalMetrics = metrics.registry.metrics.bind(metrics.registry);

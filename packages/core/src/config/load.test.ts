@@ -136,6 +136,8 @@ const bad: [string, Partial<ConfigInput>, RegExp][] = [
   ["endpoint", { env: { HSDO_DYNAMODB_ENDPOINT: "localhost:8000" } }, /^HSDO_DYNAMODB_ENDPOINT \(dynamodb\.endpoint\): "localhost:8000" is not valid/],
   ["fraction", { env: { HSDO_SERVER_MAX_REMOVAL_FRACTION: "1.5" } }, /^HSDO_SERVER_MAX_REMOVAL_FRACTION: "1\.5" .*in 0\.\.1/],
   ["ASG name hsdo cannot store", { env: { SERVER_ASG_NAMES: "web,my asg" } }, /^SERVER_ASG_NAMES \(server\.aws\.asgNames\): "my asg" is not a name hsdo can store/],
+  ["backend pool", { env: { HSDO_CLIENT_BACKENDS: '[{"name":"be","pool":"my pool"}]' } }, /^HSDO_CLIENT_BACKENDS\[0\]\.pool: "my pool" is not a pool name/],
+  ["table name", { env: { DYNAMODB_TABLE_NAME: "t2" } }, /^DYNAMODB_TABLE_NAME \(dynamodb\.table\): "t2" is not a DynamoDB table name/],
   ["duplicate backend", { env: { HSDO_CLIENT_BACKENDS: '[{"name":"a"},{"name":"a"}]' } }, /^client\.backends\[1\]\.name: "a" appears twice/],
 ];
 

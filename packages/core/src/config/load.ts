@@ -173,8 +173,9 @@ function parseBackend(item: unknown, label: string): RawBackend {
     backend.port = port;
   }
   if (obj.pool !== undefined) {
-    if (typeof obj.pool !== "string" || obj.pool.trim() === "") throw new ConfigError(`${label}.pool`, obj.pool, "is not a pool name");
-    backend.pool = obj.pool.trim();
+    const pool = typeof obj.pool === "string" ? obj.pool.trim() : obj.pool;
+    if (!isSafeName(pool)) throw new ConfigError(`${label}.pool`, obj.pool, "is not a pool name (expected [A-Za-z0-9._:-])");
+    backend.pool = pool;
   }
   if (obj.select !== undefined) {
     if (typeof obj.select !== "string" || !SELECTIONS.includes(obj.select as Selection)) {
@@ -384,6 +385,9 @@ function finish(values: Map<string, unknown>, sources: Map<string, ValueSource>)
       `${config.server.heartbeatMs}ms`,
       `is too long for server.lease (${config.server.leaseMs}ms) (expected at most 40% of the lease, so one missed heartbeat is not a lost lease)`,
     );
+  }
+  if (!/^[A-Za-z0-9_.-]{3,255}$/.test(config.dynamodb.table)) {
+    throw new ConfigError(labelOf("dynamodb.table", sources), config.dynamodb.table, "is not a DynamoDB table name (expected 3 to 255 of [A-Za-z0-9_.-])");
   }
   if (config.dynamodb.endpoint !== "" && config.dynamodb.endpoint !== "embedded" && !/^https?:\/\/\S+$/.test(config.dynamodb.endpoint)) {
     throw new ConfigError(labelOf("dynamodb.endpoint", sources), config.dynamodb.endpoint, "is not valid (expected empty, `embedded`, or an http(s) URL)");

@@ -1,0 +1,45 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { isIpLiteral, targetProblems, validateSlot } from "./validate.ts";
+
+test("isIpLiteral takes addresses HAProxy can send traffic to, and nothing else", () => {
+  for (const ok of ["10.0.0.1", "192.168.1.254", "2001:db8::2", "::ffff:10.0.0.1", "fe80::1"]) assert.equal(isIpLiteral(ok), true, ok);
+  for (const bad of [
+    "0.0.0.0", // HAProxy: the client's original destination, a loop back to itself
+    "::",
+    "0:0:0:0:0:0:0:0",
+    "255.255.255.255",
+    "239.1.2.3",
+    "ff02::1",
+    "fe80::1%lo", // zone ids are refused by HAProxy
+    "10.0.0.1; shutdown sessions",
+    "10.0.0.1\nset server",
+    " 10.0.0.1",
+    "origin.example.com",
+    "10.0.0",
+    42,
+    undefined,
+  ]) {
+    assert.equal(isIpLiteral(bad), false, String(bad));
+  }
+});
+
+test("validateSlot reports every problem of an item, without throwing", () => {
+  const r = validateSlot({ slot: 3, state: "ready", addr: "0.0.0.0", port: 70000, weight: 300, name: "a b", group: "g;x" });
+  assert.equal(r.ok, false);
+  if (!r.ok) {
+    assert.equal(r.slot, 3);
+    assert.equal(r.problems.length, 5, r.problems.join("; "));
+  }
+  assert.deepEqual(validateSlot({ slot: 2, state: "free" }), { ok: true, slot: { slot: 2, state: "free", weight: 0 } });
+  assert.equal(validateSlot({ slot: 0, state: "ready" }).ok, false);
+  assert.equal(validateSlot({ slot: 1, state: "gone" }).ok, false);
+});
+
+test("targetProblems names what would keep a target out of the table", () => {
+  const base = { id: "i-1", addr: "10.0.0.1", group: "web", az: "eu-west-3a", launchedAt: 0, health: "ready" as const };
+  assert.deepEqual(targetProblems(base), []);
+  assert.match(targetProblems({ ...base, group: "my asg" }).join(), /group "my asg" is not a name/);
+  assert.match(targetProblems({ ...base, addr: "" }).join(), /addr "" is not an IP address/);
+  assert.deepEqual(targetProblems({ ...base, addr: "", health: "pending" }), [], "a pending target may have no address yet");
+});
