@@ -104,7 +104,7 @@ test("SIGSTOP the leader past its lease: the other takes over, and after SIGCONT
     return snap?.head.leader === "s2" && snap.head.epoch >= 2;
   });
   s1.signal("SIGCONT");
-  await waitFor("s1 notices it lost the lease", () => /lost leadership|stopped publishing/.test(s1.output()), { timeoutMs: 10_000 });
+  await waitFor("s1 notices it lost the lease", () => /lost leadership|stopped publishing/.test(s1.output()), { timeoutMs: 10_000 }).catch((e: Error) => assert.fail(`${e.message}\n${s1.output().slice(-4000)}`));
   // Let the woken leader run several of its ticks.
   const m1b = await waitFor("s1 answers again", async () => metrics("s1"));
   const ticksBefore = metricValue(m1b, "hsdo_tick_duration_seconds_count");

@@ -124,7 +124,10 @@ export class Server {
       this.lastLease = status;
       this.lastLeaseError = undefined;
       if (status.role === "leader" && was !== "leader") this.log.info("became leader", { pool: this.o.pool, epoch: status.term.epoch });
-      if (status.role === "standby" && status.lost) this.log.warn("lost leadership", { pool: this.o.pool, reason: status.lost.message });
+      // The keeper's own timer may have ended the term between two ticks: a leader now standing by lost it either way.
+      if (status.role === "standby" && (status.lost || was === "leader")) {
+        this.log.warn("lost leadership", { pool: this.o.pool, reason: status.lost?.message ?? "the lease was not renewed in time" });
+      }
       if (status.role === "standby" && was === undefined) {
         this.log.info("standing by", { pool: this.o.pool, holder: status.holder?.owner ?? "(none)" });
       }
