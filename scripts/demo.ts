@@ -16,12 +16,16 @@ import { createDynamoClient, SlotReader } from "@hsdo/store";
 import { RuntimeApi, parseServersState, type ActualServer } from "@hsdo/client";
 import type { Snapshot } from "@hsdo/core";
 import { formatStatus } from "../packages/cli/src/status-format.ts";
+import { loadConfig } from "../packages/cli/src/load-config.ts";
 import { ensureHaproxy } from "./haproxy-preflight.mjs";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const KEEP = process.argv.includes("--keep");
-const SIZE = 6;
+// The demo's fixed settings live in conf/demo.yaml; the story reads them from there.
+const DEMO = loadConfig({ config: "conf/demo.yaml" }, {}, ROOT).config;
+const SIZE = DEMO.size;
+const MAX_WEIGHT = DEMO.server.weight.max;
 const URIS = Array.from({ length: 24 }, (_, i) => `/video/${i + 1}.mp4`);
 const BOLD = process.stdout.isTTY ? (s: string) => `\x1b[1m${s}\x1b[0m` : (s: string) => s;
 
@@ -116,43 +120,22 @@ async function main(): Promise<void> {
       "",
     ].join("\n"),
   );
-  const config = join(dir, "hsdo.yaml");
-  writeFileSync(
-    config,
-    [
-      "pool: demo",
-      `size: ${SIZE}`,
-      "interval: 500ms",
-      "dynamodb:",
-      "  endpoint: embedded",
-      `  embeddedPort: ${dynamoPort}`,
-      "http:",
-      "  host: 127.0.0.1",
-      `  port: ${metricsPort}`,
-      "server:",
-      "  mode: static",
-      "  static:",
-      `    file: ${targets}`,
-      "  weight: { min: 1, max: 4, step: 1, interval: 1500ms }",
-      "  drain: 4s",
-      "  lease: 3s",
-      "  heartbeat: 1s",
-      "client:",
-      `  socket: ${socket}`,
-      `  cacheDir: ${dir}`,
-      "  backends:",
-      "    - { name: origins, prefix: origin }",
-      "",
-    ].join("\n"),
-  );
-
   const haproxy = spawn("haproxy", ["-db", "-f", join(dir, "haproxy.cfg")], { stdio: ["ignore", "ignore", "pipe"] });
   children.push(haproxy);
   const api = new RuntimeApi({ socket, timeoutMs: 2000 });
   await waitUntil("HAProxy's Runtime API", async () => ((await api.run("show info")).text.includes("HAProxy") ? true : undefined));
   console.log(`  HAProxy on http://127.0.0.1:${frontPort} (balance uri, hash-type consistent, ${SIZE} template servers)`);
 
-  const hsdo = spawn(process.execPath, [join(ROOT, "packages/cli/bin/hsdo.js"), "--server", "--client", "--config", config], {
+  const config = join(ROOT, "conf/demo.yaml");
+  const runtime = {
+    "dynamodb.embeddedPort": dynamoPort,
+    "http.port": metricsPort,
+    "server.static.file": targets,
+    "client.socket": socket,
+    "client.cacheDir": dir,
+  };
+  const sets = Object.entries(runtime).flatMap(([k, v]) => ["--set", `${k}=${v}`]);
+  const hsdo = spawn(process.execPath, [join(ROOT, "packages/cli/bin/hsdo.js"), "--server", "--client", "--config", config, ...sets], {
     stdio: ["ignore", "ignore", "pipe"],
     env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
   });
@@ -223,14 +206,15 @@ async function main(): Promise<void> {
       return want(snap, await haproxyState()) ? true : undefined;
     });
   const readyIn = (servers: ActualServer[]) => servers.filter((s) => s.state === "ready").length;
-  const rampedIn = (servers: ActualServer[], n: number) => servers.filter((s) => s.state === "ready" && s.uweight === 4).length === n;
+  const rampedIn = (servers: ActualServer[], n: number) => servers.filter((s) => s.state === "ready" && s.uweight === MAX_WEIGHT).length === n;
   const slot2 = (servers: ActualServer[]) => servers.find((x) => x.name === "origin2");
 
   // 1. Three origins join.
   writeTargets(targets, pick("origin-a", "origin-b", "origin-c"));
   await applied((_, s) => readyIn(s) === 3, "three origins in HAProxy");
-  await show("1. origin-a, -b and -c join slots 1-3 at weight 1; they gain 1 every 1.5 s up to 4");
-  await applied((_, s) => rampedIn(s, 3), "the ramp to weight 4");
+  const w = DEMO.server.weight;
+  await show(`1. origin-a, -b and -c join slots 1-3 at weight ${w.min}; they gain ${w.step} every ${w.intervalMs / 1000} s up to ${w.max}`);
+  await applied((_, s) => rampedIn(s, 3), `the ramp to weight ${w.max}`);
   await show("   ...ramped to full weight: the steady state every HAProxy node shares");
   await compare([]);
 
@@ -246,7 +230,7 @@ async function main(): Promise<void> {
   writeTargets(targets, pick("origin-a", "origin-c", "origin-d", "origin-e"));
   await applied((snap, s) => snap.slots[1]!.state === "drain" && slot2(s)?.state === "drain", "origin-b to drain");
   await show("3. origin-b leaves: slot 2 drains (no new sessions, running ones finish); no other slot moves");
-  await applied((snap, s) => snap.slots[1]!.state === "free" && slot2(s)?.state === "maint", "the end of the drain (4 s)");
+  await applied((snap, s) => snap.slots[1]!.state === "free" && slot2(s)?.state === "maint", `the end of the drain (${DEMO.server.drainMs / 1000} s)`);
   await show("   ...drained: slot 2 is free and parked in maint");
   await compare([], ["b"]);
 

@@ -108,3 +108,9 @@ test("conf/hsdo.yaml and the README's table document every key and are current",
   const fromFile = resolveConfig({ file: { name: "conf/hsdo.yaml", text: uncommented }, env: {} }).config;
   assert.deepEqual(fromFile, resolveConfig({ env: {} }).config);
 });
+
+test("conf/demo.yaml is a valid configuration for --server --client once the demo's run-time values are set", async () => {
+  const r = await runHsdo(["config", "--server", "--client", "--config", join(ROOT, "conf/demo.yaml"), "--set", "server.static.file=/tmp/targets.yaml"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^dynamodb\.endpoint\s+embedded\s+\(file .*conf\/demo\.yaml\)$/m);
+});
