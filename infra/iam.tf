@@ -14,11 +14,9 @@ locals {
   pool_conditions = length(var.pools) > 0 ? [var.pools] : []
 }
 
-# `hsdo --server`: lease, head and slot items (every write carries a condition
-# expression: fencing is enforced by DynamoDB, not by IAM), the Auto Scaling
-# and EC2 describe calls of the AWS source, and the lifecycle actions of the
-# watched groups only.
-data "aws_iam_policy_document" "server" {
+# `hsdo --client`: reads only (the table's description at start-up, the head
+# every tick, the pool when it moved).
+data "aws_iam_policy_document" "client" {
   # At start-up hsdo checks that the table exists with its key schema, so a
   # wrong name or region is a clear error instead of a retry loop.
   statement {
@@ -43,6 +41,15 @@ data "aws_iam_policy_document" "server" {
       }
     }
   }
+}
+
+# `hsdo --server`: the client's reads, then lease, head and slot writes
+# (every write carries a condition expression: fencing is enforced by
+# DynamoDB, not by IAM), the Auto Scaling and EC2 describe calls of the AWS
+# source, and the lifecycle actions of the watched groups only.
+data "aws_iam_policy_document" "server" {
+  # Everything the client may do (the table check and item reads), plus the writes below.
+  source_policy_documents = [data.aws_iam_policy_document.client.json]
 
   statement {
     sid       = "WritePoolItemsConditionally"
@@ -79,35 +86,6 @@ data "aws_iam_policy_document" "server" {
       effect    = "Allow"
       actions   = ["autoscaling:CompleteLifecycleAction"]
       resources = local.asg_arns
-    }
-  }
-}
-
-# `hsdo --client`: reads only (the table's description at start-up, the head
-# every tick, the pool when it moved).
-data "aws_iam_policy_document" "client" {
-  # At start-up hsdo checks that the table exists with its key schema, so a
-  # wrong name or region is a clear error instead of a retry loop.
-  statement {
-    sid       = "CheckTableAtStartup"
-    effect    = "Allow"
-    actions   = ["dynamodb:DescribeTable"]
-    resources = [aws_dynamodb_table.hsdo.arn]
-  }
-
-  statement {
-    sid       = "ReadPoolItems"
-    effect    = "Allow"
-    actions   = ["dynamodb:GetItem", "dynamodb:Query"]
-    resources = [aws_dynamodb_table.hsdo.arn]
-
-    dynamic "condition" {
-      for_each = local.pool_conditions
-      content {
-        test     = "ForAllValues:StringEquals"
-        variable = "dynamodb:LeadingKeys"
-        values   = condition.value
-      }
     }
   }
 }

@@ -129,11 +129,17 @@ const allowed = (sts: Statement[]) => new Set(sts.filter((s) => s.effect === "Al
 function policyDocument(mod: Module, name: string): Statement[] {
   const policy = mod.resource.aws_iam_policy?.[name];
   assert.ok(policy, `resource aws_iam_policy.${name} exists`);
-  const m = /^\$\{data\.aws_iam_policy_document\.([A-Za-z0-9_-]+)\.json\}$/.exec(String(policy.policy));
-  assert.ok(m, `aws_iam_policy.${name}.policy is an aws_iam_policy_document (got ${String(policy.policy)})`);
+  return documentStatements(mod, String(policy.policy), `aws_iam_policy.${name}.policy`);
+}
+
+/** The statements of `${data.aws_iam_policy_document.X.json}`, with those of its source_policy_documents. */
+function documentStatements(mod: Module, ref: string, where: string): Statement[] {
+  const m = /^\$\{data\.aws_iam_policy_document\.([A-Za-z0-9_-]+)\.json\}$/.exec(ref);
+  assert.ok(m, `${where} is an aws_iam_policy_document (got ${ref})`);
   const doc = mod.data.aws_iam_policy_document?.[m[1]!];
   assert.ok(doc, `data aws_iam_policy_document.${m[1]} exists`);
-  return statements(doc);
+  const sources = (doc.source_policy_documents as unknown[] | undefined) ?? [];
+  return [...sources.flatMap((src) => documentStatements(mod, String(src), `${m[1]}.source_policy_documents`)), ...statements(doc)];
 }
 
 const TABLE_ARN = "${aws_dynamodb_table.hsdo.arn}";
