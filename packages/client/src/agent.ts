@@ -92,7 +92,8 @@ export class ClientAgent {
   async tick(): Promise<ClientTickResult> {
     const started = this.clock.monotonic();
     if (!this.cacheLoaded) await this.loadCache();
-    for (const p of this.o.pollers) await this.read(p);
+    // Pools are read side by side: one slow or black-holed read must not delay the others.
+    await Promise.all(this.o.pollers.map((p) => this.read(p)));
     const result: ClientTickResult = { pools: [...this.status.values()].map((s) => ({ ...s })), durationMs: 0 };
     const snapshots = [...this.snapshots.values()];
     if (snapshots.length > 0) {
