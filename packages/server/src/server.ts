@@ -16,8 +16,9 @@ import {
   type Target,
   type ValveState,
 } from "@hsdo/core";
-import type { LeaseStatus, LeaseTerm, PublishChange, PublishResult, WriteTerm } from "@hsdo/store";
+import { planPublication, type LeaseStatus, type LeaseTerm, type PublishChange, type PublishResult, type WriteTerm } from "@hsdo/store";
 import type { TargetSource } from "./sources/types.ts";
+import { LifecycleReleaser } from "./lifecycle.ts";
 import { serverStep, type StepConfig } from "./step.ts";
 
 /** The narrow parts of the store the server needs (STYLE.md 14): easy to fake, easy to read. */
@@ -98,11 +99,9 @@ export class Server {
   private state: { epoch: number; head: Head; slots: Slot[] } | undefined;
   private accepted: readonly Target[] | undefined;
   private valve: ValveState = {};
-  private readonly released = new Set<string>();
+  private readonly releaser: LifecycleReleaser;
   /** Targets kept out for invalid fields, with their problems (logged when they change). */
   private rejected = new Map<string, string>();
-  /** When (monotonic) each instance waiting on our hook was first seen holding no slot. */
-  private readonly releasableSince = new Map<string, number>();
   private lastUnassigned = 0;
   private tickStartedAt = 0;
   /** Why the last tick could not work, for /readyz. */
@@ -114,6 +113,7 @@ export class Server {
     this.o = options;
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? silentLogger;
+    this.releaser = new LifecycleReleaser(options.source, this.clock, 2 * options.intervalMs, this.log);
   }
 
   /** One lease step; the loop calls it every heartbeat. Errors are reported, never thrown. */
@@ -263,7 +263,7 @@ export class Server {
     } else {
       this.state = { ...state, slots: step.slots };
     }
-    const { done: released, failures: releaseFailures } = await this.release(step.releasable, targets);
+    const { done: released, failures: releaseFailures } = await this.releaser.release(step.releasable, targets);
     return {
       ...base,
       role: "leader",
@@ -281,39 +281,6 @@ export class Server {
     };
   }
 
-  /**
-   * Completes the lifecycle action of drained instances, once each, and only
-   * two intervals after their slot was freed: the clients apply `maint` on
-   * their next tick, and the instance must not terminate while an HAProxy
-   * node still sends it traffic.
-   */
-  private async release(releasable: Target[], targets: Target[]): Promise<{ done: string[]; failures: number }> {
-    const present = new Set(targets.map((t) => t.id));
-    for (const id of this.released) if (!present.has(id)) this.released.delete(id);
-    for (const id of this.releasableSince.keys()) if (!present.has(id)) this.releasableSince.delete(id);
-    const done: string[] = [];
-    let failures = 0;
-    const complete = this.o.source.completeLifecycle?.bind(this.o.source);
-    if (!complete) return { done, failures };
-    const now = this.clock.monotonic();
-    for (const target of releasable) {
-      if (this.released.has(target.id)) continue;
-      const since = this.releasableSince.get(target.id) ?? now;
-      this.releasableSince.set(target.id, since);
-      if (now - since < 2 * this.o.intervalMs) continue;
-      try {
-        await complete(target);
-        this.released.add(target.id);
-        done.push(target.id);
-        this.log.info("lifecycle action completed: drained instance may terminate", { id: target.id, hook: target.lifecycleHook, group: target.group });
-      } catch (err) {
-        failures++;
-        this.log.warn("could not complete lifecycle action, will retry", { id: target.id, error: errorMessage(err) });
-      }
-    }
-    return { done, failures };
-  }
-
   /** --dry-run: read the pool, compute, show; take no lease and write nothing. */
   private async dryRunTick(targets: Target[], base: ServerTickResult): Promise<ServerTickResult> {
     const current = await this.o.reader.snapshot();
@@ -324,7 +291,7 @@ export class Server {
     this.valve = step.valve;
     const head: Head = current?.head ?? { generation: 0, epoch: 0, leader: "", updatedAt: now, size: this.o.step.size };
     const change: PublishChange = { base: head, changed: step.changed, size: this.o.step.size };
-    const writes = step.changed.length > 0 ? (await this.o.writer.publish({ epoch: head.epoch, signal: new AbortController().signal }, change)).writes : [];
+    const writes = step.changed.length > 0 ? planPublication(this.o.pool, "(dry run)", head.epoch, change, now).writes : [];
     return {
       ...base,
       role: "dry-run",

@@ -8,7 +8,7 @@ export { assembleSnapshot } from "./snapshot.ts";
 export type { Assembly } from "./snapshot.ts";
 export { LeaseKeeper, readLease } from "./lease.ts";
 export type { LeaseKeeperOptions, LeaseStatus, LeaseTerm } from "./lease.ts";
-export { FencedWriter } from "./writer.ts";
+export { FencedWriter, planPublication } from "./writer.ts";
 export type { FencedWriterOptions, PlannedWrite, PublishChange, PublishResult, WriteTerm } from "./writer.ts";
 export { SlotReader } from "./reader.ts";
 export type { PollResult, SlotReaderOptions } from "./reader.ts";

@@ -187,24 +187,7 @@ export class FencedWriter {
         `publish to pool ${this.pool}: a previous publish failed part-way; call stampEpoch again to read the table's actual state first`,
       );
     }
-    const size = change.size ?? change.base.size;
-    checkSize(size);
-    const generation = change.base.generation + 1;
-    const seen = new Set<number>();
-    const writes: PlannedWrite[] = [];
-    for (const slot of [...change.changed].sort((a, b) => a.slot - b.slot)) {
-      if (!Number.isInteger(slot.slot) || slot.slot < 1 || slot.slot > size) {
-        throw new HsdoError(`publish: slot ${slot.slot} is outside the pool (1..${size})`);
-      }
-      if (seen.has(slot.slot)) throw new HsdoError(`publish: slot ${slot.slot} appears twice in one change`);
-      seen.add(slot.slot);
-      const attributes = slotAttributes(this.pool, { ...slot, generation, epoch: term.epoch });
-      const check = validateSlot(attributes, slot.slot);
-      if (!check.ok) throw new HsdoError(`publish: slot ${slot.slot} would be written invalid: ${check.problems.join("; ")}`);
-      writes.push({ slot: slot.slot, attributes });
-    }
-    const head: Head = { generation, epoch: term.epoch, leader: this.leader, updatedAt: this.clock.now(), size };
-    writes.push({ slot: HEAD_SLOT, attributes: headAttributes(this.pool, head) });
+    const { head, writes } = planPublication(this.pool, this.leader, term.epoch, change, this.clock.now());
     if (this.dryRun) return { head, writes, dryRun: true };
 
     this.unsettled = true;
@@ -271,4 +254,31 @@ function checkSize(size: number): void {
   if (!Number.isInteger(size) || size < 1 || size > MAX_POOL_SIZE) {
     throw new HsdoError(`pool size ${size} is not a slot count (expected 1..${MAX_POOL_SIZE})`);
   }
+}
+
+/**
+ * The writes of one publication, in order (changed slots, then the head with
+ * generation G+1), each checked as the readers will check it. Pure: the
+ * writer sends them, and a dry run shows them.
+ */
+export function planPublication(pool: string, leader: string, epoch: number, change: PublishChange, now: number): { head: Head; writes: PlannedWrite[] } {
+  const size = change.size ?? change.base.size;
+  checkSize(size);
+  const generation = change.base.generation + 1;
+  const seen = new Set<number>();
+  const writes: PlannedWrite[] = [];
+  for (const slot of [...change.changed].sort((a, b) => a.slot - b.slot)) {
+    if (!Number.isInteger(slot.slot) || slot.slot < 1 || slot.slot > size) {
+      throw new HsdoError(`publish: slot ${slot.slot} is outside the pool (1..${size})`);
+    }
+    if (seen.has(slot.slot)) throw new HsdoError(`publish: slot ${slot.slot} appears twice in one change`);
+    seen.add(slot.slot);
+    const attributes = slotAttributes(pool, { ...slot, generation, epoch });
+    const check = validateSlot(attributes, slot.slot);
+    if (!check.ok) throw new HsdoError(`publish: slot ${slot.slot} would be written invalid: ${check.problems.join("; ")}`);
+    writes.push({ slot: slot.slot, attributes });
+  }
+  const head: Head = { generation, epoch, leader, updatedAt: now, size };
+  writes.push({ slot: HEAD_SLOT, attributes: headAttributes(pool, head) });
+  return { head, writes };
 }
