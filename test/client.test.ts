@@ -11,7 +11,7 @@ import { marshall } from "@aws-sdk/util-dynamodb";
 import { FencedWriter, LeaseKeeper } from "@hsdo/store";
 import { parseServersState, type ActualServer } from "@hsdo/client";
 import type { Head, Slot } from "@hsdo/core";
-import { createTestTable, startDynalite, type DynaliteHandle } from "./helpers/dynalite.ts";
+import { dynaliteWithTable, type DynaliteHandle } from "./helpers/dynalite.ts";
 import { startHaproxy, templateBackend, type HaproxyHandle } from "./helpers/haproxy.ts";
 import { runHsdo, startHsdo } from "./helpers/hsdo.ts";
 import { freePort } from "./helpers/ports.ts";
@@ -69,11 +69,7 @@ interface Bed {
 }
 
 async function testbed(t: TestContext, body = templateBackend(BACKEND, PREFIX, SIZE)): Promise<Bed> {
-  const dynalite = await startDynalite();
-  t.after(() => dynalite.destroy());
-  const db = dynalite.client();
-  t.after(() => db.destroy());
-  await createTestTable(db, TABLE);
+  const { dynalite, db } = await dynaliteWithTable(t, TABLE);
   const haproxy = await startHaproxy({ body });
   t.after(() => haproxy.stop());
   const cache = mkdtempSync(join(tmpdir(), "hsdo-client-cache-"));

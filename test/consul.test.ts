@@ -3,18 +3,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { startFakeConsul } from "./fakes/consul.ts";
-import { createTestTable, startDynalite } from "./helpers/dynalite.ts";
+import { dynaliteWithTable } from "./helpers/dynalite.ts";
 import { startHsdo } from "./helpers/hsdo.ts";
 import { freePort } from "./helpers/ports.ts";
 import { readPool } from "./helpers/pool.ts";
 import { waitFor } from "./helpers/wait.ts";
 
 test("Consul mode: passing instances fill slots with their AZ; a critical one drains in its slot, then its slot is freed", async (t) => {
-  const dynalite = await startDynalite();
-  t.after(() => dynalite.destroy());
-  const db = dynalite.client();
-  t.after(() => db.destroy());
-  await createTestTable(db, "hsdo");
+  const { dynalite, db } = await dynaliteWithTable(t, "hsdo");
   const consul = await startFakeConsul();
   t.after(() => consul.stop());
   const reg = (n: number, az: string) =>

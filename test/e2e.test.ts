@@ -18,7 +18,7 @@ import { isDeepStrictEqual } from "node:util";
 import { parseServersState, type ActualServer } from "@hsdo/client";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { startFakeAws, instanceId, type FakeAws, type FakeInstanceInput } from "./fakes/aws.ts";
-import { createTestTable, startDynalite } from "./helpers/dynalite.ts";
+import { dynaliteWithTable } from "./helpers/dynalite.ts";
 import { startHaproxy, templateBackend, type HaproxyHandle } from "./helpers/haproxy.ts";
 import { startHsdo } from "./helpers/hsdo.ts";
 import { readPool } from "./helpers/pool.ts";
@@ -220,11 +220,7 @@ interface Story {
 }
 
 async function setUp(t: TestContext): Promise<Story> {
-  const dynalite = await startDynalite();
-  t.after(() => dynalite.destroy());
-  const db = dynalite.client();
-  t.after(() => db.destroy());
-  await createTestTable(db, TABLE);
+  const { dynalite, db } = await dynaliteWithTable(t, TABLE);
   const aws = await startFakeAws({ region: "eu-west-3" });
   t.after(() => aws.stop());
 

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createTestTable, startDynalite } from "./helpers/dynalite.ts";
+import { dynaliteWithTable } from "./helpers/dynalite.ts";
 import { startHsdo } from "./helpers/hsdo.ts";
 import { freePort } from "./helpers/ports.ts";
 import { metricValue, rawItems, readLeaseOf, readPool, slotMap, writeTargets } from "./helpers/pool.ts";
@@ -15,11 +15,7 @@ const INTERVAL_MS = 300;
 
 /** Two `hsdo --server` processes on one table and pool, static source, fast lease. */
 async function twoServers(t: import("node:test").TestContext) {
-  const dynalite = await startDynalite();
-  t.after(() => dynalite.destroy());
-  const db = dynalite.client();
-  t.after(() => db.destroy());
-  await createTestTable(db, "hsdo");
+  const { dynalite, db } = await dynaliteWithTable(t, "hsdo");
   const dir = mkdtempSync(join(tmpdir(), "hsdo-election-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, "targets.yaml");

@@ -9,18 +9,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseServersState } from "@hsdo/client";
 import { startFakeAws, instanceId } from "./fakes/aws.ts";
-import { createTestTable, startDynalite } from "./helpers/dynalite.ts";
+import { dynaliteWithTable } from "./helpers/dynalite.ts";
 import { startHaproxy, templateBackend } from "./helpers/haproxy.ts";
 import { startHsdo } from "./helpers/hsdo.ts";
 import { freePort } from "./helpers/ports.ts";
 import { waitFor } from "./helpers/wait.ts";
 
 test("an HSDO deployment moves over by changing only the command", async (t) => {
-  const dynalite = await startDynalite();
-  t.after(() => dynalite.destroy());
-  const db = dynalite.client();
-  t.after(() => db.destroy());
-  await createTestTable(db, "hsdo-origins");
+  const { dynalite } = await dynaliteWithTable(t, "hsdo-origins");
   const aws = await startFakeAws();
   t.after(() => aws.stop());
   const launch = Date.UTC(2026, 10, 1);

@@ -99,3 +99,13 @@ export async function createTestTable(client: DynamoDBClient, table: string): Pr
     return d.Table?.TableStatus === "ACTIVE";
   });
 }
+
+/** dynalite with `table` created and a client on it, both stopped when the test ends (the usual start of a test). */
+export async function dynaliteWithTable(t: { after(fn: () => unknown): void }, table: string): Promise<{ dynalite: DynaliteHandle; db: DynamoDBClient }> {
+  const dynalite = await startDynalite();
+  t.after(() => dynalite.destroy());
+  const db = dynalite.client();
+  t.after(() => db.destroy());
+  await createTestTable(db, table);
+  return { dynalite, db };
+}
