@@ -1,22 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { LeaseLostError, ManualClock, systemClock } from "@hsdo/core";
-import { startDynalite, TEST_CREDENTIALS } from "../../../test/helpers/dynalite.ts";
+import { TEST_CREDENTIALS } from "../../../test/helpers/dynalite.ts";
 import { createDynamoClient } from "./client.ts";
 import { waitFor } from "../../../test/helpers/wait.ts";
 import { LeaseTakenError, MalformedItemError } from "./errors.ts";
 import { LeaseKeeper, readLease, type LeaseKeeperOptions, type LeaseStatus, type LeaseTerm } from "./lease.ts";
-import { createTable, HEAD_SLOT, LEASE_SLOT } from "./table.ts";
-import { putRaw, recorder, uniqueName } from "./testing.ts";
+import { HEAD_SLOT, LEASE_SLOT } from "./table.ts";
+import { fileBed, putRaw, recorder, uniqueName } from "./testing.ts";
 
-const dynalite = await startDynalite();
-const client = dynalite.client();
-const table = uniqueName("lease");
-await createTable(client, table, { pollMs: 20 });
-test.after(async () => {
-  client.destroy();
-  await dynalite.destroy();
-});
+const { dynalite, client, table } = await fileBed("lease");
 
 // Long enough that the keeper's real expiry timer never fires during a ManualClock test.
 const LEASE_MS = 60_000;

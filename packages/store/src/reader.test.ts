@@ -1,21 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ManualClock, type Head, type Slot, type Snapshot } from "@hsdo/core";
-import { startDynalite } from "../../../test/helpers/dynalite.ts";
 import { MalformedItemError, TornReadError } from "./errors.ts";
 import { SlotReader } from "./reader.ts";
-import { createTable, HEAD_SLOT } from "./table.ts";
-import { putAttributeValues, putRaw, recorder, uniqueName } from "./testing.ts";
+import { HEAD_SLOT } from "./table.ts";
+import { fileBed, putAttributeValues, putRaw, recorder, uniqueName } from "./testing.ts";
 import { FencedWriter, type WriteTerm } from "./writer.ts";
 
-const dynalite = await startDynalite();
-const client = dynalite.client();
-const table = uniqueName("reader");
-await createTable(client, table, { pollMs: 20 });
-test.after(async () => {
-  client.destroy();
-  await dynalite.destroy();
-});
+const { client, table } = await fileBed("reader");
 
 const term: WriteTerm = { epoch: 1, signal: new AbortController().signal };
 

@@ -4,7 +4,10 @@
  */
 import { PutItemCommand, QueryCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { marshall, unmarshall } from "@aws-sdk/util-dynamodb";
+import { after } from "node:test";
+import { startDynalite, type DynaliteHandle } from "../../../test/helpers/dynalite.ts";
 import type { Observe, Outcome } from "./observe.ts";
+import { createTable } from "./table.ts";
 
 let counter = 0;
 /** A name unique in this test process (tables need >= 3 characters). */
@@ -68,4 +71,17 @@ export async function putAttributeValues(
   item: Record<string, import("@aws-sdk/client-dynamodb").AttributeValue>,
 ): Promise<void> {
   await client.send(new PutItemCommand({ TableName: table, Item: item }));
+}
+
+/** One dynalite and one table for a whole test file, stopped when the file's tests end. */
+export async function fileBed(prefix: string): Promise<{ dynalite: DynaliteHandle; client: DynamoDBClient; table: string }> {
+  const dynalite = await startDynalite();
+  const client = dynalite.client();
+  const table = uniqueName(prefix);
+  await createTable(client, table, { pollMs: 20 });
+  after(async () => {
+    client.destroy();
+    await dynalite.destroy();
+  });
+  return { dynalite, client, table };
 }

@@ -1,21 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { FencedOutError, HsdoError, LeaseLostError, ManualClock, type Head, type Slot } from "@hsdo/core";
-import { startDynalite } from "../../../test/helpers/dynalite.ts";
 import { LeaseKeeper } from "./lease.ts";
 import { SlotReader } from "./reader.ts";
-import { createTable, HEAD_SLOT } from "./table.ts";
-import { poolItems, putRaw, recorder, uniqueName } from "./testing.ts";
+import { HEAD_SLOT } from "./table.ts";
+import { fileBed, poolItems, putRaw, recorder, uniqueName } from "./testing.ts";
 import { FencedWriter, type WriteTerm } from "./writer.ts";
 
-const dynalite = await startDynalite();
-const client = dynalite.client();
-const table = uniqueName("writer");
-await createTable(client, table, { pollMs: 20 });
-test.after(async () => {
-  client.destroy();
-  await dynalite.destroy();
-});
+const { client, table } = await fileBed("writer");
 
 function term(epoch: number, controller = new AbortController()): WriteTerm {
   return { epoch, signal: controller.signal };
