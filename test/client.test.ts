@@ -188,7 +188,7 @@ test("start-up checks: a missing backend, a too small server-template, a wrong s
   assert.deepEqual(await view(bed.haproxy), before, "a client that failed its checks sent nothing");
 });
 
-test("fail static: dynalite stops, HAProxy keeps its state, /readyz says why after the age limit; updates resume when it is back", async (t) => {
+test("fail static: dynalite stops, HAProxy keeps its state, /readyz stays 200 and warns after the age limit (strict turns 503); updates resume when it is back", async (t) => {
   const bed = await testbed(t);
   const pub = await startPublisher(t, bed.db);
   await pub.publish([ready(1, 1), ready(2, 2)]);
@@ -225,8 +225,9 @@ test("fail static: dynalite stops, HAProxy keeps its state, /readyz says why aft
   assert.deepEqual(await view(bed.haproxy), applied);
   assert.equal(await client.metric("hsdo_runtime_api_commands_total"), commandsBefore, "no command sent during the outage");
 
-  const stale = await waitFor("/readyz 503 once the last read is older than the limit", async () => {
-    const r = await client.get("/readyz");
+  // Past the age limit: the strict readiness drops and says why; the plain one stays 200 (HAProxy holds a good state) and warns.
+  const stale = await waitFor("/readyz?strict 503 once the last read is older than the limit", async () => {
+    const r = await client.get("/readyz?strict");
     return r.status === 503 ? r : undefined;
   });
   const reasons = (JSON.parse(stale.body) as { reasons: string[] }).reasons;
@@ -234,6 +235,10 @@ test("fail static: dynalite stops, HAProxy keeps its state, /readyz says why aft
     reasons.some((r) => /pool default: table last read \d+s ago \(limit 3s\)/.test(r) && r.includes("unreadable")),
     `a reason names the table, its age and the error: ${stale.body}`,
   );
+  const plain = await client.get("/readyz");
+  assert.equal(plain.status, 200, `a DynamoDB outage never makes a serving node unready: ${plain.body}`);
+  const warnings = (JSON.parse(plain.body) as { warnings: string[] }).warnings;
+  assert.ok(warnings.some((w) => /pool default: table last read \d+s ago \(limit 3s\)/.test(w)), `the staleness is a warning: ${plain.body}`);
   assert.equal((await client.get("/healthz")).status, 200, "alive all along");
   assert.ok((await client.metric("hsdo_snapshot_age_seconds", { pool: POOL })) >= MAX_AGE_MS / 1000);
   assert.deepEqual(await view(bed.haproxy), applied);
@@ -263,8 +268,9 @@ test("a client restarted while dynalite is down restores a restarted HAProxy fro
   await waitFor("the snapshot applied", async () => JSON.stringify(await live(bed.haproxy)) === JSON.stringify(expected)).catch((e: Error) =>
     assert.fail(`${e.message}\n${first.proc.output().slice(-3000)}`),
   );
-  const file = join(bed.cache, `hsdo-snapshot-${POOL}.json`);
-  await waitFor("the cache file written", () => existsSync(file));
+  const cacheFileOf = () => readdirSync(bed.cache).find((f) => f.startsWith(`hsdo-snapshot-${POOL}-`) && f.endsWith(".json"));
+  await waitFor("the cache file written", () => cacheFileOf() !== undefined);
+  const file = join(bed.cache, cacheFileOf() as string);
   const cached = JSON.parse(readFileSync(file, "utf8")) as { snapshot: { head: Head } };
   assert.equal(cached.snapshot.head.generation, head.generation);
 
@@ -290,8 +296,11 @@ test("a client restarted while dynalite is down restores a restarted HAProxy fro
   assert.equal(byName.get(`${PREFIX}2`)?.state, "maint");
   assert.equal(byName.get(`${PREFIX}4`)?.state, "maint");
   const readyz = await second.get("/readyz");
-  assert.equal(readyz.status, 503, "a snapshot from the cache is not a fresh one");
-  assert.match(readyz.body, /pool default: table not read yet/);
+  assert.equal(readyz.status, 200, "HAProxy holds a good state: a DynamoDB outage must not make the node unready");
+  assert.match(readyz.body, /"warnings":\[[^\]]*pool default: table not read yet/);
+  const strict = await second.get("/readyz?strict");
+  assert.equal(strict.status, 503, "the strict readiness counts a snapshot never read from the table");
+  assert.match(strict.body, /pool default: table not read yet/);
 });
 
 test("--dry-run prints the commands and sends none; --once applies; a second dry run has nothing to send", async (t) => {

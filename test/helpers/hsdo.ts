@@ -14,7 +14,8 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
     if (["INTERVAL", "DEBUG", "EXPORTER_PORT", "DYNAMODB_TABLE_NAME", "HAPROXY_BACKEND_SERVERS_LIST_SIZE", "NODE_OPTIONS", "NODE_TEST_CONTEXT"].includes(k)) continue;
     env[k] = v;
   }
-  return { ...env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", ...extra };
+  // No test writes the default server-state file (/var/lib/hsdo): those that test it name their own.
+  return { ...env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", HSDO_CLIENT_SERVER_STATE_FILE: "", ...extra };
 }
 
 export interface HsdoResult {

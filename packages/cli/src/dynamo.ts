@@ -7,7 +7,15 @@ export interface DynamoHandle {
   table: string;
   /** Where requests go, for messages: the configured URL, the SDK's endpoint variable, or the region's endpoint. */
   endpoint: string;
+  /** The region the SDK resolved. */
+  region: string;
   embedded?: EmbeddedDynamo;
+  /**
+   * Another client to the same endpoint, region and credentials with other
+   * request bounds (the client role's per-tick reads: one attempt, one
+   * interval); closed with the handle.
+   */
+  derive(options: { maxAttempts: number; requestTimeoutMs: number }): DynamoDBClient;
   close(): Promise<void>;
 }
 
@@ -33,13 +41,14 @@ export async function openDynamo(config: Config, log: Logger, observe?: Observe)
     log.info("embedded DynamoDB started", { endpoint, path: config.dynamodb.embeddedPath || "(memory)" });
   }
   const local = embedded !== undefined;
-  const client = createDynamoClient({
+  const base = {
     endpoint,
     region: region ?? (endpoint || process.env.AWS_ENDPOINT_URL_DYNAMODB || process.env.AWS_ENDPOINT_URL ? "us-east-1" : undefined),
     ...(local ? { credentials: LOCAL_CREDENTIALS } : {}),
-    // Below the lease's validity: a hung request must not outlive the term it serves.
-    requestTimeoutMs: Math.max(1000, Math.min(5000, config.server.heartbeatMs * 2)),
-  });
+  };
+  // Below the lease's validity: a hung request must not outlive the term it serves.
+  const client = createDynamoClient({ ...base, requestTimeoutMs: Math.max(1000, Math.min(5000, config.server.heartbeatMs * 2)) });
+  const derived: DynamoDBClient[] = [];
   let resolvedRegion: string;
   try {
     resolvedRegion = await client.config.region();
@@ -51,9 +60,16 @@ export async function openDynamo(config: Config, log: Logger, observe?: Observe)
     client,
     table: config.dynamodb.table,
     endpoint: endpoint || process.env.AWS_ENDPOINT_URL_DYNAMODB || process.env.AWS_ENDPOINT_URL || `the ${resolvedRegion} regional endpoint`,
+    region: resolvedRegion,
     ...(embedded ? { embedded } : {}),
+    derive(options) {
+      const c = createDynamoClient({ ...base, region: resolvedRegion, ...options });
+      derived.push(c);
+      return c;
+    },
     async close() {
       client.destroy();
+      for (const c of derived) c.destroy();
       await embedded?.close();
     },
   };

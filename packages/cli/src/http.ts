@@ -6,20 +6,23 @@ import type { Metrics } from "./metrics.ts";
 export interface Readiness {
   ready: boolean;
   reasons: string[];
+  /** Worth a look, never a reason to be unready (a stale table read, what could not be reconciled). */
+  warnings?: string[];
 }
 
 export interface HttpOptions {
   host: string;
   port: number;
   metrics: Metrics;
-  readiness: () => Readiness;
+  /** `strict`: /readyz?strict, where a stale snapshot also makes the node unready. */
+  readiness: (options: { strict: boolean }) => Readiness;
   log: Logger;
 }
 
 /** /metrics, /healthz (the process answers) and /readyz (the roles say they are ready, with reasons). */
 export async function startHttp(opts: HttpOptions): Promise<Server> {
   const server = createServer((req, res) => {
-    const path = (req.url ?? "/").split("?")[0];
+    const [path, query = ""] = (req.url ?? "/").split("?");
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.writeHead(405, { allow: "GET, HEAD" }).end();
       return;
@@ -27,7 +30,7 @@ export async function startHttp(opts: HttpOptions): Promise<Server> {
     if (path === "/healthz") {
       res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
     } else if (path === "/readyz") {
-      const r = opts.readiness();
+      const r = opts.readiness({ strict: new URLSearchParams(query).has("strict") });
       res.writeHead(r.ready ? 200 : 503, { "content-type": "application/json" }).end(`${JSON.stringify(r)}\n`);
     } else if (path === "/metrics") {
       opts.metrics.registry.metrics().then(

@@ -57,7 +57,27 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly invalidSlots = new Gauge({ name: "hsdo_invalid_slots", help: "Slot items that failed validation (kept in maint)", labelNames: ["pool"], registers: [this.registry] });
-  readonly snapshotAge = new Gauge({ name: "hsdo_snapshot_age_seconds", help: "Time since the table was last read successfully", labelNames: ["pool"], registers: [this.registry] });
+  readonly reconcileProblems = new Gauge({
+    name: "hsdo_reconcile_problems",
+    help: "Servers or backends the last tick could not reconcile (left as HAProxy has them; the log and /readyz say why)",
+    registers: [this.registry],
+  });
+  readonly haproxyProcesses = new Counter({
+    name: "hsdo_haproxy_new_process_total",
+    help: "New HAProxy processes seen behind the socket (reloads, restarts), each reconciled at once",
+    registers: [this.registry],
+  });
+  /** Read at every scrape (prom-client's collect), so the age grows while nothing else happens. */
+  snapshotAges: () => { pool: string; seconds: number }[] = () => [];
+  readonly snapshotAge = new Gauge({
+    name: "hsdo_snapshot_age_seconds",
+    help: "Time since the table was last read successfully",
+    labelNames: ["pool"],
+    registers: [this.registry],
+    collect: () => {
+      for (const a of this.snapshotAges()) this.snapshotAge.set({ pool: a.pool }, a.seconds);
+    },
+  });
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });

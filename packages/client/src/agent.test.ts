@@ -14,13 +14,15 @@ const snapshot = (generation: number): Snapshot => ({
   invalid: [],
 });
 
+const ORIGIN = { endpoint: "http://127.0.0.1:1", region: "r", table: "t" };
+
 /** A table that answers what the test says, or fails. */
 class ScriptedPoller implements SnapshotPoller {
   readonly pool = "p";
   current: Snapshot | undefined;
   down = false;
   polls: (number | undefined)[] = [];
-  async poll(last?: number): Promise<PollResult> {
+  async poll(last: number | undefined): Promise<PollResult> {
     this.polls.push(last);
     if (this.down) throw new Error("connect ECONNREFUSED");
     if (!this.current) return { changed: false, head: undefined };
@@ -42,7 +44,7 @@ function agent() {
   const clock = new ManualClock();
   const poller = new ScriptedPoller();
   const reconciler = new RecordingReconciler();
-  const a = new ClientAgent({ pollers: [poller], reconciler, cacheDir: "", maxSnapshotAgeMs: 10_000, intervalMs: 1000, clock });
+  const a = new ClientAgent({ pollers: [poller], reconciler, cacheDir: "", origin: ORIGIN, serverStateFile: "", maxSnapshotAgeMs: 10_000, intervalMs: 1000, clock });
   return { clock, poller, reconciler, a };
 }
 
@@ -55,10 +57,10 @@ test("not ready until a snapshot is applied; no snapshot is named as the reason"
   assert.ok(r.reasons.some((x) => /no snapshot: no server has published pool p yet/.test(x)), r.reasons.join("; "));
   poller.current = snapshot(1);
   await a.tick();
-  assert.deepEqual(a.readiness(), { ready: true, reasons: [] });
+  assert.deepEqual(a.readiness(), { ready: true, reasons: [], warnings: [] });
 });
 
-test("fail static: a table outage keeps applying the last snapshot, and readiness only drops past maxSnapshotAge", async () => {
+test("fail static: a table outage keeps applying the last snapshot; staleness past maxSnapshotAge warns, and makes only the strict readiness drop", async () => {
   const { a, poller, reconciler, clock } = agent();
   poller.current = snapshot(3);
   await a.tick();
@@ -69,13 +71,17 @@ test("fail static: a table outage keeps applying the last snapshot, and readines
   assert.equal(a.readiness().ready, true, "one failed read is not stale yet");
   clock.advance(6000);
   const r = a.readiness();
-  assert.equal(r.ready, false);
-  assert.match(r.reasons.join("; "), /table last read 11s ago \(limit 10s\).*ECONNREFUSED/);
+  assert.equal(r.ready, true, "a serving node stays ready through a DynamoDB outage, or the whole fleet would drop");
+  assert.deepEqual(r.reasons, []);
+  assert.match(r.warnings.join("; "), /table last read 11s ago \(limit 10s\).*ECONNREFUSED.*HAProxy keeps the last snapshot/);
+  const strict = a.readiness({ strict: true });
+  assert.equal(strict.ready, false);
+  assert.match(strict.reasons.join("; "), /table last read 11s ago \(limit 10s\).*ECONNREFUSED/);
   poller.down = false;
   poller.current = snapshot(4);
   await a.tick();
   assert.deepEqual(reconciler.applied, [3, 3, 4]);
-  assert.equal(a.readiness().ready, true);
+  assert.equal(a.readiness({ strict: true }).ready, true);
 });
 
 test("the head is polled with the applied generation, so an unchanged pool costs no Query", async () => {

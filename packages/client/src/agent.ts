@@ -1,14 +1,15 @@
 import { errorMessage, silentLogger, sleep, systemClock, type Clock, type Logger, type Snapshot } from "@hsdo/core";
 import type { PollResult } from "@hsdo/store";
-import { loadSnapshot, saveSnapshot } from "./cache.ts";
+import { loadSnapshot, saveSnapshot, type SnapshotOrigin } from "./cache.ts";
 import { Reconciler, type ReconcileResult } from "./reconcile.ts";
+import { writeServerStateFile } from "./server-state-file.ts";
 
 const lines = Reconciler.lines;
 
-/** What the agent needs of the store: the reader's cheap poll (STYLE.md 14). */
+/** What the agent needs of the store: the reader's cheap poll, bounded by a deadline (docs/ARCHITECTURE.md, "Reading"). */
 export interface SnapshotPoller {
   readonly pool: string;
-  poll(lastGeneration?: number): Promise<PollResult>;
+  poll(lastGeneration: number | undefined, signal: AbortSignal): Promise<PollResult>;
 }
 
 export interface ClientAgentOptions {
@@ -16,11 +17,25 @@ export interface ClientAgentOptions {
   reconciler: Pick<Reconciler, "tick">;
   /** Directory of the last-good-snapshot files; "" for none. */
   cacheDir: string;
+  /** Where the pools are read from: a cached snapshot is restored only into the same endpoint, region and table. */
+  origin: Omit<SnapshotOrigin, "pool">;
+  /** HAProxy's server-state file, rewritten after every apply; "" for none. */
+  serverStateFile: string;
   maxSnapshotAgeMs: number;
   intervalMs: number;
+  /**
+   * Identity of the HAProxy process behind the socket (its pid), read
+   * between ticks: a new one (reload, restart) is reconciled at once.
+   * Undefined when it cannot be read.
+   */
+  haproxyProcess?: () => Promise<string | undefined>;
+  /** How often haproxyProcess is asked between ticks (default: half the interval, at most 500 ms). */
+  watchMs?: number;
   clock?: Clock;
   log?: Logger;
   onTick?: (result: ClientTickResult) => void;
+  /** Called when a new HAProxy process is seen behind the socket. */
+  onNewProcess?: (pid: string) => void;
 }
 
 export interface PoolStatus {
@@ -42,12 +57,26 @@ export interface ClientTickResult {
   durationMs: number;
 }
 
+export interface Readiness {
+  ready: boolean;
+  /** Why the node is not ready (empty when it is). */
+  reasons: string[];
+  /** What deserves a look but does not make a serving node unready: a stale table read, what could not be reconciled. */
+  warnings: string[];
+}
+
 /**
  * The client's loop around the reconciler: poll each pool's head, read the
  * pool only when it moved, keep the last good snapshot (in memory and on
- * disk), and reconcile HAProxy against it every tick. Fail static: when the
- * table cannot be read, HAProxy keeps what it has, and a client restarted
- * during an outage starts from its cached snapshot.
+ * disk), and reconcile HAProxy against it every tick.
+ *
+ * Fail static (docs/ARCHITECTURE.md, "Failure modes"): reads are bounded by
+ * a deadline of one interval, and every tick reconciles from the last good
+ * snapshot whether or not they answered; at start-up the cached snapshot is
+ * applied before the table is asked anything. After every apply the servers'
+ * state goes to HAProxy's server-state file, so a reload or restart of
+ * HAProxy starts where the last apply left it; a new HAProxy process is
+ * noticed between ticks and reconciled at once.
  */
 export class ClientAgent {
   private readonly o: ClientAgentOptions;
@@ -55,11 +84,14 @@ export class ClientAgent {
   private readonly log: Logger;
   private readonly snapshots = new Map<string, Snapshot>();
   private readonly status = new Map<string, PoolStatus>();
-  /** Pools whose last read of the table failed: a readiness problem only once the last good read is too old. */
-  private readonly failingReads = new Set<string>();
   private cacheLoaded = false;
   private readonly startedAt: number;
+  /** A snapshot was applied and HAProxy matched it, at least once. */
   private applied = false;
+  private lastResult: ClientTickResult | undefined;
+  /** The state file must be written at the next reconcile (first apply, new HAProxy process, failed write). */
+  private stateFileDue: boolean;
+  private haproxyPid: string | undefined;
   lastRuntimeError: string | undefined;
 
   constructor(options: ClientAgentOptions) {
@@ -68,6 +100,11 @@ export class ClientAgent {
     this.log = options.log ?? silentLogger;
     for (const p of options.pollers) this.status.set(p.pool, { pool: p.pool, invalid: 0 });
     this.startedAt = this.clock.monotonic();
+    this.stateFileDue = options.serverStateFile !== "";
+  }
+
+  private origin(pool: string): SnapshotOrigin {
+    return { ...this.o.origin, pool };
   }
 
   /** Cached snapshots stand in until the table answers (start-up during an outage). */
@@ -76,32 +113,60 @@ export class ClientAgent {
     if (!this.o.cacheDir) return;
     for (const p of this.o.pollers) {
       // Whatever goes wrong with the cache means "no cache", never a failed tick.
-      const loaded = await loadSnapshot(this.o.cacheDir, p.pool).catch((err: unknown) => ({ status: "corrupt" as const, error: errorMessage(err) }));
+      const loaded = await loadSnapshot(this.o.cacheDir, this.origin(p.pool)).catch((err: unknown) => ({
+        status: "corrupt" as const,
+        error: errorMessage(err),
+      }));
       if (loaded.status === "loaded") {
         const snap = loaded.snapshot;
         this.snapshots.set(p.pool, snap);
         Object.assign(this.status.get(p.pool)!, { generation: snap.head.generation, from: "cache", invalid: snap.invalid.length });
         this.log.info("loaded the last good snapshot from the cache", { pool: p.pool, generation: snap.head.generation });
         for (const bad of snap.invalid) this.log.warn("invalid slot item kept in maint", { pool: p.pool, slot: bad.slot, problems: bad.problems });
-      } else if (loaded.status === "corrupt") {
-        this.log.warn("ignoring a corrupt snapshot cache file", { pool: p.pool, reason: loaded.error });
+      } else if (loaded.status === "corrupt" || loaded.status === "foreign") {
+        this.log.warn("ignoring the snapshot cache file", { pool: p.pool, reason: loaded.error });
       }
     }
   }
 
+  /**
+   * Start-up: the cached snapshots, applied before the table is asked
+   * anything, so a client restarted during a DynamoDB outage (or with a
+   * black-holed endpoint) restores HAProxy at once.
+   */
+  async restore(): Promise<ClientTickResult | undefined> {
+    if (!this.cacheLoaded) await this.loadCache();
+    if (this.snapshots.size === 0) return undefined;
+    const started = this.clock.monotonic();
+    const result = await this.reconcile(started);
+    this.o.onTick?.(result);
+    return result;
+  }
+
+  /** One tick: read every pool (bounded by one interval), then reconcile from the last good snapshots. */
   async tick(): Promise<ClientTickResult> {
     const started = this.clock.monotonic();
     if (!this.cacheLoaded) await this.loadCache();
+    // No read holds a tick past its interval: a black-holed endpoint costs one interval, never more.
+    const deadline = AbortSignal.timeout(Math.max(200, this.o.intervalMs));
     // Pools are read side by side: one slow or black-holed read must not delay the others.
-    await Promise.all(this.o.pollers.map((p) => this.read(p)));
+    await Promise.all(this.o.pollers.map((p) => this.read(p, deadline)));
+    const result = await this.reconcile(started);
+    this.o.onTick?.(result);
+    return result;
+  }
+
+  private async reconcile(started: number): Promise<ClientTickResult> {
     const result: ClientTickResult = { pools: [...this.status.values()].map((s) => ({ ...s })), durationMs: 0 };
     const snapshots = [...this.snapshots.values()];
     if (snapshots.length > 0) {
       try {
-        result.reconcile = await this.o.reconciler.tick(snapshots);
+        const dumpState = this.stateFileDue;
+        result.reconcile = await this.o.reconciler.tick(snapshots, { dumpState });
         this.lastRuntimeError = undefined;
         this.applied ||= result.reconcile.failed.length === 0;
         this.logReconcile(result.reconcile);
+        await this.writeStateFile(result.reconcile);
       } catch (err) {
         result.runtimeError = errorMessage(err);
         this.lastRuntimeError = result.runtimeError;
@@ -109,19 +174,36 @@ export class ClientAgent {
       }
     }
     result.durationMs = this.clock.monotonic() - started;
-    this.o.onTick?.(result);
+    this.lastResult = result;
     return result;
   }
 
-  private async read(p: SnapshotPoller): Promise<void> {
+  private async writeStateFile(r: ReconcileResult): Promise<void> {
+    const file = this.o.serverStateFile;
+    if (!file || r.dryRun || r.serverState === undefined) return;
+    if (r.serverState === "") {
+      this.log.warn("HAProxy printed no server state to save; the server-state file is left as it was", { file });
+      return;
+    }
+    try {
+      await writeServerStateFile(file, r.serverState);
+      if (this.stateFileDue) this.log.info("HAProxy server-state file written", { file });
+      this.stateFileDue = false;
+    } catch (err) {
+      this.stateFileDue = true;
+      this.log.warn("could not write HAProxy's server-state file", { file, error: errorMessage(err) });
+    }
+  }
+
+  private async read(p: SnapshotPoller, signal: AbortSignal): Promise<void> {
     const status = this.status.get(p.pool)!;
     const current = this.snapshots.get(p.pool);
     try {
       // A cached snapshot is never taken as up to date: read the pool once from the table.
       const known = status.from === "table" ? current?.head.generation : undefined;
-      const polled = await p.poll(known);
+      const polled = await p.poll(known, signal);
       status.lastReadAt = this.clock.monotonic();
-      if (this.failingReads.delete(p.pool)) this.log.info("table readable again", { pool: p.pool });
+      if (status.lastError?.startsWith("table unreadable")) this.log.info("table readable again", { pool: p.pool });
       status.lastError = undefined;
       if (!polled.changed) {
         // A head of generation 0 is a leader that took over but has not published yet.
@@ -136,15 +218,15 @@ export class ClientAgent {
       for (const bad of snap.invalid) this.log.warn("invalid slot item kept in maint", { pool: p.pool, slot: bad.slot, problems: bad.problems });
       this.log.info("new snapshot", { pool: p.pool, generation: snap.head.generation, leader: snap.head.leader });
       if (this.o.cacheDir) {
-        await saveSnapshot(this.o.cacheDir, snap).catch((err: unknown) =>
+        await saveSnapshot(this.o.cacheDir, this.origin(p.pool), snap).catch((err: unknown) =>
           this.log.warn("could not write the snapshot cache (fail-static restarts need it)", { dir: this.o.cacheDir, error: errorMessage(err) }),
         );
       }
     } catch (err) {
       const was = status.lastError;
-      status.lastError = `table unreadable: ${errorMessage(err)}`;
-      this.failingReads.add(p.pool);
-      if (was !== status.lastError) this.log.warn("cannot read the table, HAProxy keeps its last state", { pool: p.pool, error: errorMessage(err) });
+      const reason = signal.aborted ? `no answer within ${Math.max(200, this.o.intervalMs)} ms` : errorMessage(err);
+      status.lastError = `table unreadable: ${reason}`;
+      if (was !== status.lastError) this.log.warn("cannot read the table, HAProxy keeps its last state", { pool: p.pool, error: reason });
     }
   }
 
@@ -155,23 +237,39 @@ export class ClientAgent {
     for (const p of r.problems) this.log.warn("cannot reconcile", { problem: p });
   }
 
-  /** /readyz: a snapshot was applied, and every pool was read from the table recently enough. */
-  readiness(): { ready: boolean; reasons: string[] } {
+  /**
+   * /readyz: HAProxy holds a good state, a snapshot (from the table or the
+   * cache) applied and HAProxy matching it at the last tick. A table that
+   * cannot be read never makes a serving node unready: during a DynamoDB
+   * outage every node would turn unready at once, and a load balancer would
+   * drop the whole fleet. Staleness is a warning here, a metric
+   * (hsdo_snapshot_age_seconds) and an alert; `strict` also counts it.
+   */
+  readiness(options: { strict?: boolean } = {}): Readiness {
     const reasons: string[] = [];
+    const warnings: string[] = [];
     const now = this.clock.monotonic();
+    const last = this.lastResult;
     if (!this.applied) reasons.push("client: no snapshot applied to HAProxy yet");
     if (this.lastRuntimeError) reasons.push(`client: HAProxy Runtime API: ${this.lastRuntimeError}`);
-    for (const s of this.status.values()) {
-      // A failed read alone is no reason (fail static rides out DynamoDB blips); a last good read older than the limit is.
-      const failing = this.failingReads.has(s.pool);
-      const cause = failing && s.lastError ? `: ${s.lastError}` : "";
-      if (s.lastError && !failing) reasons.push(`client: pool ${s.pool}: ${s.lastError}`);
-      if (s.lastReadAt === undefined) reasons.push(`client: pool ${s.pool}: table not read yet${cause}`);
-      else if (now - s.lastReadAt > this.o.maxSnapshotAgeMs) {
-        reasons.push(`client: pool ${s.pool}: table last read ${Math.round((now - s.lastReadAt) / 1000)}s ago (limit ${this.o.maxSnapshotAgeMs / 1000}s)${cause}`);
-      }
+    else if (this.applied && last?.reconcile && last.reconcile.failed.length > 0) {
+      reasons.push(`client: HAProxy refused ${last.reconcile.failed.length} command(s) at the last tick: ${last.reconcile.failed[0]?.text ?? ""}`);
     }
-    return { ready: reasons.length === 0, reasons };
+    for (const p of last?.reconcile?.problems ?? []) warnings.push(`client: ${p}`);
+    for (const s of this.status.values()) {
+      const stale: string[] = [];
+      if (s.lastReadAt === undefined) stale.push(`client: pool ${s.pool}: table not read yet${s.lastError ? `: ${s.lastError}` : ""}`);
+      else if (now - s.lastReadAt > this.o.maxSnapshotAgeMs) {
+        stale.push(
+          `client: pool ${s.pool}: table last read ${Math.round((now - s.lastReadAt) / 1000)}s ago (limit ${this.o.maxSnapshotAgeMs / 1000}s)` +
+            `${s.lastError ? `: ${s.lastError}` : ""}; HAProxy keeps the ${s.from === "cache" ? "cached" : "last"} snapshot`,
+        );
+      } else if (s.lastError) warnings.push(`client: pool ${s.pool}: ${s.lastError}`);
+      if (!this.snapshots.has(s.pool) && s.lastError && s.lastReadAt !== undefined) reasons.push(`client: pool ${s.pool}: ${s.lastError}`);
+      if (options.strict) reasons.push(...stale);
+      else warnings.push(...stale);
+    }
+    return { ready: reasons.length === 0, reasons, warnings };
   }
 
   /**
@@ -185,9 +283,37 @@ export class ClientAgent {
   }
 
   async run(signal: AbortSignal): Promise<void> {
+    await this.restore();
     while (!signal.aborted) {
       await this.tick();
-      await sleep(this.o.intervalMs, signal);
+      await this.waitForNextTick(signal);
+    }
+  }
+
+  /**
+   * Sleeps one interval, asking HAProxy for its process identity every
+   * watchMs: a reload or restart ends the wait at once (and the state file
+   * is rewritten for the new process).
+   */
+  private async waitForNextTick(signal: AbortSignal): Promise<void> {
+    const until = this.clock.monotonic() + this.o.intervalMs;
+    const watch = this.o.haproxyProcess;
+    const step = this.o.watchMs ?? Math.min(500, Math.max(50, this.o.intervalMs / 2));
+    while (!signal.aborted) {
+      const left = until - this.clock.monotonic();
+      if (left <= 0) return;
+      await sleep(watch ? Math.min(step, left) : left, signal);
+      if (!watch || signal.aborted) continue;
+      const pid = await watch().catch(() => undefined);
+      if (pid === undefined) continue;
+      const was = this.haproxyPid;
+      this.haproxyPid = pid;
+      if (was !== undefined && was !== pid) {
+        this.log.info("new HAProxy process: reconciling now", { was, now: pid });
+        this.o.onNewProcess?.(pid);
+        if (this.o.serverStateFile) this.stateFileDue = true;
+        return;
+      }
     }
   }
 }

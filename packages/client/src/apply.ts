@@ -1,13 +1,13 @@
 import { errorMessage } from "@hsdo/core";
 import { commandSucceeded, formatCommand, type RuntimeCommand } from "./commands.ts";
-import type { RuntimeSender } from "./runtime-api.ts";
+import type { RuntimeExchange } from "./runtime-api.ts";
 
 export interface CommandResult {
   command: RuntimeCommand;
   /** The line sent, or that would have been; "" when the command could not be rendered. */
   line: string;
   ok: boolean;
-  /** False when the command was held back (not renderable, or its server's address change failed). */
+  /** False when the command was held back (not renderable, or an earlier command of its server failed). */
   sent: boolean;
   severity?: number;
   /** HAProxy's answer, or why the command was not sent. */
@@ -19,36 +19,44 @@ export interface CommandResult {
  * so a failure names its backend and server. Results come back in the order
  * of `commands`.
  *
- * Address changes go first, in their own batch, and a server whose address
- * change failed gets none of its other commands: `state ready` after a failed
- * `addr` would put the server live at its old address, which may be another
- * target's. Without address changes this is a single batch.
+ * Each server's commands are a sequence (plan.ts gives them in their order)
+ * and run in waves on one connection: wave i sends the i-th command of every
+ * server whose earlier commands all succeeded. A server stops at its first
+ * failure, so it is left after a prefix of its sequence, which plan.ts keeps
+ * safe: never `state ready` after a failed `addr` or `weight`. Servers move
+ * side by side, so an apply takes as many round trips as the longest
+ * sequence (four at most), not one per command.
  *
  * Throws RuntimeApiError only when the connection itself fails.
  */
-export async function applyCommands(api: RuntimeSender, commands: readonly RuntimeCommand[]): Promise<CommandResult[]> {
+export async function applyCommands(conn: RuntimeExchange, commands: readonly RuntimeCommand[]): Promise<CommandResult[]> {
   const results: CommandResult[] = commands.map((command) => {
     try {
-      return { command, line: formatCommand(command), ok: false, sent: true, text: "" };
+      return { command, line: formatCommand(command), ok: false, sent: false, text: "" };
     } catch (err) {
-      return { command, line: "", ok: false, sent: false, text: errorMessage(err) };
+      return { command, line: "", ok: false, sent: false, text: `not sent: ${errorMessage(err)}` };
     }
   });
-  const sendable = results.filter((r) => r.sent);
-  const addrs = sendable.filter((r) => r.command.kind === "setAddr");
-  const rest = sendable.filter((r) => r.command.kind !== "setAddr");
-
-  await sendBatch(api, addrs);
-  const addrFailed = new Set(addrs.filter((r) => !r.ok).map((r) => key(r.command)));
-  const held = rest.filter((r) => addrFailed.has(key(r.command)));
-  for (const r of held) {
-    r.sent = false;
-    r.text = `not sent: the address change of ${key(r.command)} failed`;
+  const sequences = new Map<string, CommandResult[]>();
+  for (const r of results) {
+    const k = key(r.command);
+    const list = sequences.get(k);
+    if (list) list.push(r);
+    else sequences.set(k, [r]);
   }
-  await sendBatch(
-    api,
-    rest.filter((r) => !addrFailed.has(key(r.command))),
-  );
+  const waves = Math.max(0, ...[...sequences.values()].map((steps) => steps.length));
+  for (let wave = 0; wave < waves; wave++) {
+    const batch: CommandResult[] = [];
+    for (const steps of sequences.values()) {
+      const step = steps[wave];
+      if (!step) continue;
+      const failed = steps.slice(0, wave).find((r) => !r.ok);
+      if (failed) step.text = `not sent: "${failed.line || failed.command.kind}" failed before it`;
+      // A command that could not be rendered is not sent; its text says why, and it stops its server's sequence.
+      else if (step.line !== "") batch.push(step);
+    }
+    if (batch.length > 0) await sendBatch(conn, batch);
+  }
   return results;
 }
 
@@ -56,10 +64,10 @@ function key(cmd: RuntimeCommand): string {
   return `${cmd.backend}/${cmd.server}`;
 }
 
-async function sendBatch(api: RuntimeSender, batch: CommandResult[]): Promise<void> {
-  if (batch.length === 0) return;
-  const answers = await api.send(batch.map((r) => r.line));
+async function sendBatch(conn: RuntimeExchange, batch: CommandResult[]): Promise<void> {
+  const answers = await conn.send(batch.map((r) => r.line));
   batch.forEach((result, i) => {
+    result.sent = true;
     const answer = answers[i];
     if (!answer) {
       result.text = "no answer";

@@ -1,6 +1,6 @@
-import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import {
   HsdoError,
   errorMessage,
@@ -12,6 +12,7 @@ import {
   type Slot,
   type Snapshot,
 } from "@hsdo/core";
+import { writeFileAtomic } from "./atomic-file.ts";
 
 /**
  * The last good snapshot of each pool, kept in a local file so that a client
@@ -22,35 +23,42 @@ import {
  * to it, and it feeds the Runtime API.
  */
 
-const FORMAT = 1;
+const FORMAT = 2;
+
+/**
+ * Where a snapshot was read: a cached snapshot is restored only into a client
+ * reading the same pool of the same table at the same endpoint and region.
+ * Two clients on one host (or a client reconfigured for another table) with
+ * the same pool name never restore each other's slots.
+ */
+export interface SnapshotOrigin {
+  endpoint: string;
+  region: string;
+  table: string;
+  pool: string;
+}
 
 export type CacheLoad =
   | { status: "loaded"; snapshot: Snapshot; file: string }
   | { status: "missing"; file: string }
-  | { status: "corrupt"; file: string; error: string };
+  | { status: "corrupt"; file: string; error: string }
+  | { status: "foreign"; file: string; error: string };
 
-export function cacheFile(dir: string, pool: string): string {
-  if (!isSafeName(pool)) throw new HsdoError(`pool ${JSON.stringify(pool)} is not a name usable as a cache file name`);
-  return join(dir, `hsdo-snapshot-${pool}.json`);
+/** The cache file of an origin: the pool's name, then a digest of endpoint, region and table. */
+export function cacheFile(dir: string, origin: SnapshotOrigin): string {
+  if (!isSafeName(origin.pool)) throw new HsdoError(`pool ${JSON.stringify(origin.pool)} is not a name usable as a cache file name`);
+  const digest = createHash("sha256").update(JSON.stringify([origin.endpoint, origin.region, origin.table])).digest("hex").slice(0, 12);
+  return join(dir, `hsdo-snapshot-${origin.pool}-${digest}.json`);
 }
 
-/** Writes the snapshot of its pool atomically; returns the file path. */
-export async function saveSnapshot(dir: string, snapshot: Snapshot): Promise<string> {
-  const file = cacheFile(dir, snapshot.pool);
-  await mkdir(dir, { recursive: true });
-  const temp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-  const body = `${JSON.stringify({ format: FORMAT, snapshot }, null, 1)}\n`;
+/** Writes the snapshot of its origin atomically; returns the file path. */
+export async function saveSnapshot(dir: string, origin: SnapshotOrigin, snapshot: Snapshot): Promise<string> {
+  if (snapshot.pool !== origin.pool) throw new HsdoError(`snapshot of pool ${snapshot.pool} saved as pool ${origin.pool}`);
+  const file = cacheFile(dir, origin);
+  const body = `${JSON.stringify({ format: FORMAT, origin: originOf(origin), snapshot }, null, 1)}\n`;
   try {
-    const handle = await open(temp, "w", 0o644);
-    try {
-      await handle.writeFile(body);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, file);
+    await writeFileAtomic(file, body);
   } catch (err) {
-    await rm(temp, { force: true });
     throw new HsdoError(`cannot write the snapshot cache ${file}: ${errorMessage(err)} (check client.cacheDir)`, {
       cause: err,
     });
@@ -58,14 +66,19 @@ export async function saveSnapshot(dir: string, snapshot: Snapshot): Promise<str
   return file;
 }
 
+function originOf(o: SnapshotOrigin): SnapshotOrigin {
+  return { endpoint: o.endpoint, region: o.region, table: o.table, pool: o.pool };
+}
+
 /**
- * Reads a pool's cached snapshot. Never throws for what it finds on disk: a
+ * Reads an origin's cached snapshot. Never throws for what it finds on disk: a
  * missing file is "missing", an unreadable or malformed one is "corrupt" with
- * the reason (the caller logs it and goes on without). A slot item that fails
+ * the reason, one written for another endpoint, region, table or pool is
+ * "foreign" (the caller logs them and goes on without). A slot item that fails
  * validation is kept as free and listed in `invalid`, as the table reader does.
  */
-export async function loadSnapshot(dir: string, pool: string): Promise<CacheLoad> {
-  const file = cacheFile(dir, pool);
+export async function loadSnapshot(dir: string, origin: SnapshotOrigin): Promise<CacheLoad> {
+  const file = cacheFile(dir, origin);
   let text: string;
   try {
     text = await readFile(file, "utf8");
@@ -74,7 +87,10 @@ export async function loadSnapshot(dir: string, pool: string): Promise<CacheLoad
     return { status: "corrupt", file, error: `cannot read ${file}: ${errorMessage(err)}` };
   }
   try {
-    return { status: "loaded", file, snapshot: readCachedSnapshot(JSON.parse(text), pool) };
+    const data: unknown = JSON.parse(text);
+    const foreign = foreignOrigin(data, origin);
+    if (foreign) return { status: "foreign", file, error: `snapshot cache ${file} ${foreign}: not restored` };
+    return { status: "loaded", file, snapshot: readCachedSnapshot(data, origin.pool) };
   } catch (err) {
     return { status: "corrupt", file, error: `snapshot cache ${file} is corrupt, ignored: ${errorMessage(err)}` };
   }
@@ -89,6 +105,17 @@ function wholeNumber(value: unknown, what: string): number {
     throw new Error(`${what} ${JSON.stringify(value)} is not a whole number`);
   }
   return value;
+}
+
+/** Why the file does not belong to `origin`, or undefined when it does. */
+function foreignOrigin(data: unknown, origin: SnapshotOrigin): string | undefined {
+  if (!isObject(data) || data.format !== FORMAT) return undefined; // readCachedSnapshot says what is wrong
+  const stored = data.origin;
+  if (!isObject(stored)) return "names no origin";
+  for (const k of ["endpoint", "region", "table", "pool"] as const) {
+    if (stored[k] !== origin[k]) return `was written for ${k} ${JSON.stringify(stored[k])}, this client reads ${JSON.stringify(origin[k])}`;
+  }
+  return undefined;
 }
 
 function readCachedSnapshot(data: unknown, pool: string): Snapshot {

@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { formatCommand } from "./commands.ts";
 import type { DesiredServer } from "./desired.ts";
 import { canonicalIp, plan } from "./plan.ts";
@@ -55,14 +56,15 @@ const TABLE: [keyof typeof ACTUAL, keyof typeof DESIRED, string[]][] = [
   ["drain", "ready", [S("ready")]],
   ["drain", "drain", []],
   ["readyElsewhere", "maint", [S("maint")]],
-  ["readyElsewhere", "ready", [A, W]],
-  ["readyElsewhere", "drain", [A, W, S("drain")]],
+  // a live server that changes target goes through maint: never the new address with the old weight, state or health
+  ["readyElsewhere", "ready", [S("maint"), A, W, S("ready")]],
+  ["readyElsewhere", "drain", [S("maint"), A, W, S("drain")]],
   ["maintOld", "maint", []],
   ["maintOld", "ready", [S("ready")]],
   ["maintOld", "drain", [S("drain")]],
 ];
 
-test("transition table: only the differences, address then weight then state; to maint only the state", () => {
+test("transition table: only the differences; a live server changing address goes to maint first; address, weight, state; to maint only the state", () => {
   for (const [from, to, expected] of TABLE) {
     const got = plan([DESIRED[to] as DesiredServer], [ACTUAL[from]], backend);
     assert.deepEqual(got.commands.map(formatCommand), expected, `${from} -> ${to}`);
@@ -74,7 +76,9 @@ test("a port change alone moves the address; the same IPv6 address written diffe
   const want: DesiredServer = { server: "srv1", slot: 1, state: "ready", addr: "2001:0DB8:0:0::1", port: 443, weight: 10 };
   assert.deepEqual(plan([want], [actual("srv1", 4, "2001:db8::1", 443, 10)], backend).commands, []);
   assert.deepEqual(plan([want], [actual("srv1", 4, "2001:db8::1", 80, 10)], backend).commands.map(formatCommand), [
+    "set server be/srv1 state maint",
     "set server be/srv1 addr 2001:0DB8:0:0::1 port 443",
+    "set server be/srv1 state ready",
   ]);
   assert.equal(canonicalIp("::ffff:10.0.0.1"), canonicalIp("::ffff:a00:1"));
   assert.equal(canonicalIp("10.0.0.1"), "10.0.0.1");
@@ -104,4 +108,62 @@ test("inherited maintenance and CMAINT do not make a ready server look different
   const want = DESIRED.ready as DesiredServer;
   // IMAINT (tracked server down) and CMAINT: not ours to clear, no command every tick
   assert.deepEqual(plan([want], [actual("srv1", 0x02 | 0x04, "10.0.0.1", 8080, 10)], backend).commands, []);
+});
+
+/** What one server holds, as far as traffic is concerned. */
+interface Held {
+  state: "ready" | "drain" | "maint";
+  addr: string | undefined;
+  port: number;
+  weight: number;
+}
+
+function run(held: Held, cmd: ReturnType<typeof plan>["commands"][number]): Held {
+  switch (cmd.kind) {
+    case "setAddr":
+      return { ...held, addr: cmd.addr, port: cmd.port };
+    case "setWeight":
+      return { ...held, weight: cmd.weight };
+    case "setState":
+      return { ...held, state: cmd.state };
+  }
+}
+
+test("property: after every prefix of a server's commands, a live server holds the old target's whole (address, port, weight) or the new one's", () => {
+  const addr = fc.constantFrom("10.0.0.1", "10.0.0.2", "127.0.0.2", "2001:db8::1");
+  const port = fc.constantFrom(1, 80, 8080);
+  const weight = fc.integer({ min: 0, max: 12 });
+  const adminState = fc.constantFrom(0, 1, 4, 5, 8, 12, 0x02 | 0x04, 0x08 | 0x04);
+  const desiredArb: fc.Arbitrary<DesiredServer> = fc.oneof(
+    fc.constant<DesiredServer>({ server: "srv1", slot: 1, state: "maint" }),
+    fc.record({ state: fc.constantFrom<"ready" | "drain">("ready", "drain"), addr, port, weight }).map((d) => ({ server: "srv1", slot: 1, ...d })),
+  );
+  fc.assert(
+    fc.property(adminState, fc.option(addr, { nil: undefined }), port, weight, desiredArb, (admin, haveAddr, havePort, haveWeight, want) => {
+      const have = actual("srv1", admin, haveAddr, havePort, haveWeight);
+      const { commands } = plan([want], [have], backend);
+      const before: Held = { state: have.state, addr: have.addr, port: have.port, weight: have.uweight };
+      const old = { addr: before.addr, port: before.port, weight: before.weight };
+      const next = { addr: want.addr, port: want.port, weight: want.weight };
+      let held = before;
+      for (let i = 0; i <= commands.length; i++) {
+        if (i > 0) held = run(held, commands[i - 1]!);
+        if (held.state === "maint") continue;
+        const now = { addr: held.addr, port: held.port, weight: held.weight };
+        const sameAddr = (a: string | undefined, b: string | undefined) => a === b || (a !== undefined && b !== undefined && canonicalIp(a) === canonicalIp(b));
+        const whole = (t: { addr: string | undefined; port: number | undefined; weight: number | undefined }) => sameAddr(t.addr, now.addr) && t.port === now.port && t.weight === now.weight;
+        assert.ok(
+          whole(old) || (want.state !== "maint" && whole(next)),
+          `after ${i} of ${commands.map(formatCommand).join(" | ")}: live at ${JSON.stringify(now)}, old ${JSON.stringify(old)}, new ${JSON.stringify(next)}`,
+        );
+      }
+      // and the whole list gets there
+      if (want.state === "maint") assert.equal(held.state, "maint");
+      else assert.deepEqual({ ...held, addr: canonicalIp(held.addr ?? "") }, { state: want.state, addr: canonicalIp(want.addr!), port: want.port, weight: want.weight });
+      // a second plan from the reached state is empty
+      const reached = actual("srv1", held.state === "maint" ? 1 | (admin & 4) : held.state === "drain" ? 8 | (admin & 4) : admin & 4, held.addr, held.port, held.weight);
+      assert.deepEqual(plan([want], [reached], backend).commands, []);
+    }),
+    { numRuns: 2000 },
+  );
 });

@@ -30,14 +30,21 @@ export function canonicalIp(ip: string): string {
  * differs: a server already as desired gets no command, so a second plan
  * after a successful apply is empty.
  *
- * Per server, the order is what keeps traffic off a half-set server:
+ * Each server's commands form a sequence that the applier runs in order,
+ * stopping at the first failure (apply.ts). The order keeps one rule: at
+ * every step, a server that is not in maint holds either its old target's
+ * complete (address, port, weight) or its new target's, never a mix
+ * (docs/ARCHITECTURE.md, "The client's command order"):
  * - to maint: `state maint` only; address and weight stay as they are (they
  *   do not matter in maint, and leaving them avoids commands);
- * - to ready or drain: address first, then weight, then the state, so a
- *   server leaving maint starts at its new address and weight.
+ * - a live (ready or drain) server that must change address or port goes to
+ *   maint first, then gets its address, weight and state, so the new target
+ *   never serves with the old one's weight, state or health result;
+ * - a server in maint gets its address, then weight, then state;
+ * - same address: weight, then state.
  *
- * Compared fields are the ones HAProxy 2.6 keeps as set: the forced admin
- * state (FMAINT/FDRAIN), the address and port, and uweight (the weight set by
+ * Compared fields are the ones HAProxy keeps as set: the forced admin state
+ * (FMAINT/FDRAIN), the address and port, and uweight (the weight set by
  * `set server ... weight`, which drain and maint do not change).
  *
  * Servers `<prefix><n>` with n beyond the pool's size are put in maint too:
@@ -72,11 +79,15 @@ export function plan(
       problems.push(`server ${b}/${server}: desired ${want.state} without addr, port and weight; left as it is`);
       continue;
     }
-    if (have.addr === undefined || canonicalIp(have.addr) !== canonicalIp(want.addr) || have.port !== want.port) {
-      commands.push({ kind: "setAddr", backend: b, server, addr: want.addr, port: want.port });
+    const moves = have.addr === undefined || canonicalIp(have.addr) !== canonicalIp(want.addr) || have.port !== want.port;
+    let state = have.state;
+    if (moves && state !== "maint") {
+      commands.push({ kind: "setState", backend: b, server, state: "maint" });
+      state = "maint";
     }
+    if (moves) commands.push({ kind: "setAddr", backend: b, server, addr: want.addr, port: want.port });
     if (have.uweight !== want.weight) commands.push({ kind: "setWeight", backend: b, server, weight: want.weight });
-    if (have.state !== want.state) commands.push({ kind: "setState", backend: b, server, state: want.state });
+    if (state !== want.state) commands.push({ kind: "setState", backend: b, server, state: want.state });
   }
 
   const wanted = new Set(desired.map((d) => d.server));

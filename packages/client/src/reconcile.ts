@@ -3,7 +3,8 @@ import { applyCommands } from "./apply.ts";
 import { formatCommand, type RuntimeCommand } from "./commands.ts";
 import { desiredServers, type ClientIdentity, type DesiredServer } from "./desired.ts";
 import { plan } from "./plan.ts";
-import type { RuntimeSender } from "./runtime-api.ts";
+import type { RuntimeExchange, RuntimeSender } from "./runtime-api.ts";
+import { mergeServersStates } from "./server-state-file.ts";
 import { parseServersState, type ActualServer } from "./servers-state.ts";
 
 export interface FailedCommand {
@@ -26,6 +27,17 @@ export interface ReconcileResult {
   drift: RuntimeCommand[];
   /** What could not be reconciled and why (invalid slots, missing servers or backends, no snapshot). */
   problems: string[];
+  /**
+   * HAProxy's `show servers state` of the driven backends, in the server-state
+   * file format, taken on the same connection after the apply: present when
+   * commands were sent or the caller asked for it (`dumpState`).
+   */
+  serverState?: string;
+}
+
+export interface ReconcileTickOptions {
+  /** Dump the servers' state even if nothing was sent (first apply, new HAProxy process, missing file). */
+  dumpState?: boolean;
 }
 
 /** Hooks for metrics, called after each applied tick (not in dry-run); counts are per backend. */
@@ -74,7 +86,16 @@ export class Reconciler {
     this.observer = options.observer;
   }
 
-  async tick(snapshots: Snapshot | readonly Snapshot[]): Promise<ReconcileResult> {
+  /**
+   * One tick on one Runtime API connection: read, plan, apply, and dump the
+   * state for the server-state file, so a reload between two of these steps
+   * cannot leave a half-applied plan on one process and a stale dump of it.
+   */
+  async tick(snapshots: Snapshot | readonly Snapshot[], options: ReconcileTickOptions = {}): Promise<ReconcileResult> {
+    return this.api.session((conn) => this.tickOn(conn, snapshots, options));
+  }
+
+  private async tickOn(conn: RuntimeExchange, snapshots: Snapshot | readonly Snapshot[], options: ReconcileTickOptions): Promise<ReconcileResult> {
     const byPool = new Map<string, Snapshot>();
     for (const s of Array.isArray(snapshots) ? snapshots : [snapshots as Snapshot]) byPool.set(s.pool, s);
 
@@ -86,7 +107,7 @@ export class Reconciler {
     });
     if (usable.length === 0) return result;
 
-    const actual = await this.readActual(usable, result.problems);
+    const actual = await this.readActual(conn, usable, result.problems);
     const desiredByKey = new Map<string, string>();
     const perBackend: { backend: BackendConfig; desired: DesiredServer[] }[] = [];
 
@@ -119,7 +140,7 @@ export class Reconciler {
 
     const failedKeys = new Set<string>();
     if (result.planned.length > 0) {
-      const outcomes = await applyCommands(this.api, result.planned);
+      const outcomes = await applyCommands(conn, result.planned);
       for (const o of outcomes) {
         if (o.ok) {
           result.sent.push(o.command);
@@ -140,6 +161,10 @@ export class Reconciler {
         else this.applied.delete(key);
       }
     }
+    if (result.sent.length > 0 || result.failed.length > 0 || options.dumpState) {
+      const answers = await conn.send(usable.map((b) => `show servers state ${b.name}`));
+      result.serverState = mergeServersStates(answers.filter((a) => a.ok).map((a) => a.text));
+    }
     this.report(result);
     return result;
   }
@@ -155,8 +180,8 @@ export class Reconciler {
     });
   }
 
-  private async readActual(backends: readonly BackendConfig[], problems: string[]): Promise<Map<string, ActualServer[]>> {
-    const answers = await this.api.send(backends.map((b) => `show servers state ${b.name}`));
+  private async readActual(conn: RuntimeExchange, backends: readonly BackendConfig[], problems: string[]): Promise<Map<string, ActualServer[]>> {
+    const answers = await conn.send(backends.map((b) => `show servers state ${b.name}`));
     const out = new Map<string, ActualServer[]>();
     backends.forEach((backend, i) => {
       const answer = answers[i];

@@ -128,7 +128,7 @@ test("socket problems become RuntimeApiErrors that name the socket and what to c
   t.after(() => sockets.forEach((s) => s.destroy()));
   await assert.rejects(
     new RuntimeApi({ socket: `ipv4@127.0.0.1:${silent.port}`, timeoutMs: 300 }).send(["show info"]),
-    /no answer from HAProxy's Runtime API at ipv4@127\.0\.0\.1:\d+ within 300 ms while starting the session \(0 of 1 answers received\)/,
+    /no answer from HAProxy's Runtime API at ipv4@127\.0\.0\.1:\d+ within 300 ms while starting the session/,
   );
 
   // something that answers, but not as HAProxy does

@@ -41,9 +41,19 @@ export interface BatchAnswer {
   text: string;
 }
 
-/** Anything that runs a batch of Runtime API commands: the real connection, in production and tests. */
-export interface RuntimeSender {
+/** One open Runtime API connection: each `send` goes on it, in order, after the previous one was answered. */
+export interface RuntimeExchange {
   send(commands: readonly string[]): Promise<BatchAnswer[]>;
+}
+
+/**
+ * Anything that runs Runtime API commands: `send` is one batch on its own
+ * connection; `session` runs several dependent batches on one connection, so
+ * what a later batch does can depend on earlier answers while no reload can
+ * fall between them onto another HAProxy process unnoticed.
+ */
+export interface RuntimeSender extends RuntimeExchange {
+  session<T>(fn: (conn: RuntimeExchange) => Promise<T>): Promise<T>;
 }
 
 export interface RuntimeApiOptions {
@@ -149,7 +159,23 @@ export class RuntimeApi implements RuntimeSender {
   async send(commands: readonly string[]): Promise<BatchAnswer[]> {
     for (const command of commands) this.checkLine(command);
     if (commands.length === 0) return [];
-    return this.exchange(chunkCommands(commands, this.batchBytes));
+    return this.session((conn) => conn.send(commands));
+  }
+
+  /** Opens one connection, runs `fn` on it, and closes it whatever `fn` does. */
+  async session<T>(fn: (conn: RuntimeExchange) => Promise<T>): Promise<T> {
+    const conn = await RuntimeConnection.open(this.socket, this.address, this.timeoutMs);
+    const exchange: RuntimeExchange = {
+      send: (commands) => {
+        for (const command of commands) this.checkLine(command);
+        return commands.length === 0 ? Promise.resolve([]) : conn.send(chunkCommands(commands, this.batchBytes));
+      },
+    };
+    try {
+      return await fn(exchange);
+    } finally {
+      conn.close();
+    }
   }
 
   private checkLine(command: string): void {
@@ -166,118 +192,138 @@ export class RuntimeApi implements RuntimeSender {
       });
     }
   }
+}
 
-  private exchange(chunks: string[][]): Promise<BatchAnswer[]> {
-    const where = this.socket;
-    const total = chunks.reduce((n, c) => n + c.length, 0);
-    const connectOpts: NetConnectOpts =
-      this.address.kind === "unix" ? { path: this.address.path } : { host: this.address.host, port: this.address.port };
+/**
+ * One interactive session: `prompt` and `set severity-output number` first,
+ * then chunks of commands, each written once the previous one is answered.
+ * Answers are split on the prompt (see the top of this file). Any failure of
+ * the connection fails the pending exchange and every later one.
+ */
+class RuntimeConnection {
+  private readonly decoder = new StringDecoder("utf8");
+  private buffer = "";
+  private broken: RuntimeApiError | undefined;
+  private closed = false;
+  private timer: NodeJS.Timeout | undefined;
+  /** The raw answers still expected by the exchange in progress, and what to do with them. */
+  private waiting: { left: number; raw: string[]; done: (err?: RuntimeApiError) => void; phase: string } | undefined;
 
-    return new Promise<BatchAnswer[]>((resolve, reject) => {
-      const answers: BatchAnswer[] = [];
-      const decoder = new StringDecoder("utf8");
-      let buffer = "";
-      let preambleLeft: number = PREAMBLE.length;
-      let chunkIndex = -1;
-      let pending: string[] = [];
-      let settled = false;
-      let timer: NodeJS.Timeout | undefined;
-      let phase = "connecting";
-
-      const conn: Socket = createConnection(connectOpts);
-
-      const finish = (err?: RuntimeApiError) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (err) {
-          conn.destroy();
-          reject(err);
-        } else {
-          conn.end("quit\n");
-          resolve(answers);
-        }
-      };
-      const arm = () => {
-        clearTimeout(timer);
-        timer = setTimeout(() => {
-          finish(
-            new RuntimeApiError(
-              `no answer from HAProxy's Runtime API at ${where} within ${this.timeoutMs} ms while ${phase} ` +
-                `(${answers.length} of ${total} answers received): check that it is HAProxy's stats socket and HAProxy is not stuck`,
-            ),
-          );
-        }, this.timeoutMs);
-      };
-      const writeNext = () => {
-        chunkIndex += 1;
-        const chunk = chunks[chunkIndex];
-        if (!chunk) return finish();
-        pending = [...chunk];
-        phase = `waiting for the answers of chunk ${chunkIndex + 1} of ${chunks.length}`;
-        arm();
-        conn.write(chunk.map((c) => `${c}\n`).join(""));
-      };
-      const onAnswer = (raw: string): RuntimeApiError | undefined => {
-        if (preambleLeft > 0) {
-          const step = PREAMBLE[PREAMBLE.length - preambleLeft];
-          preambleLeft -= 1;
-          if (raw.trim() !== "") {
-            return new RuntimeApiError(
-              `unexpected answer from ${where} to "${step}": ${JSON.stringify(raw.slice(0, 200))}; ` +
-                "is this HAProxy's stats socket (HAProxy 2.x or later)?",
-              { command: step, answer: raw },
-            );
-          }
-          if (preambleLeft === 0) writeNext();
-          return undefined;
-        }
-        const command = pending.shift();
-        if (command === undefined) {
-          return new RuntimeApiError(`unexpected extra answer from ${where}: ${JSON.stringify(raw.slice(0, 200))}`, {
-            answer: raw,
-          });
-        }
-        answers.push(readAnswer(command, raw));
-        if (pending.length === 0) writeNext();
-        return undefined;
-      };
-
-      arm();
-      conn.setNoDelay(true);
-      conn.on("connect", () => {
-        phase = "starting the session";
-        arm();
-        conn.write(PREAMBLE.map((c) => `${c}\n`).join(""));
-      });
-      conn.on("data", (data: Buffer) => {
-        buffer += decoder.write(data);
-        for (;;) {
-          if (settled) return;
-          const at = buffer.indexOf(PROMPT);
-          if (at < 0) break;
-          // The very first prompt follows the empty answer to `prompt` itself.
-          const raw = buffer.slice(0, at);
-          buffer = buffer.slice(at + PROMPT.length);
-          const err = onAnswer(raw);
-          if (err) return finish(err);
-        }
-        if (buffer.length > 16 * 1024 * 1024) {
-          finish(new RuntimeApiError(`answer from ${where} exceeds 16 MiB without a prompt: not a Runtime API answer`));
-        }
-      });
-      conn.on("error", (err: NodeJS.ErrnoException) => finish(connectionError(where, err)));
-      conn.on("close", () => {
-        if (settled) return;
-        const tail = buffer.trim() ? `; last output: ${JSON.stringify(buffer.slice(0, 200))}` : "";
-        finish(
-          new RuntimeApiError(
-            `HAProxy closed the Runtime API connection at ${where} after ${answers.length} of ${total} answers${tail}: ` +
-              "check `stats timeout` and HAProxy's log",
-          ),
-        );
-      });
+  private constructor(
+    private readonly where: string,
+    private readonly conn: Socket,
+    private readonly timeoutMs: number,
+  ) {
+    conn.setNoDelay(true);
+    conn.on("data", (data: Buffer) => this.onData(data));
+    conn.on("error", (err: NodeJS.ErrnoException) => this.fail(connectionError(where, err)));
+    conn.on("close", () => {
+      if (this.closed) return;
+      const tail = this.buffer.trim() ? `; last output: ${JSON.stringify(this.buffer.slice(0, 200))}` : "";
+      this.fail(
+        new RuntimeApiError(
+          `HAProxy closed the Runtime API connection at ${where} ${this.waiting ? `while ${this.waiting.phase}` : "between two exchanges"}${tail}: ` +
+            "check `stats timeout` and HAProxy's log",
+        ),
+      );
     });
+  }
+
+  static async open(where: string, address: SocketAddress, timeoutMs: number): Promise<RuntimeConnection> {
+    const opts: NetConnectOpts = address.kind === "unix" ? { path: address.path } : { host: address.host, port: address.port };
+    const conn = new RuntimeConnection(where, createConnection(opts), timeoutMs);
+    // One at a time, so a peer that is not HAProxy is named by its first answer.
+    for (const step of PREAMBLE) {
+      const [raw = ""] = await conn.exchange(`${step}\n`, 1, "starting the session");
+      if (raw.trim() !== "") {
+        const err = new RuntimeApiError(
+          `unexpected answer from ${where} to "${step}": ${JSON.stringify(raw.slice(0, 200))}; ` +
+            "is this HAProxy's stats socket (HAProxy 2.x or later)?",
+          { command: step, answer: raw },
+        );
+        conn.fail(err); // not HAProxy: drop the connection, say nothing more to it
+        throw err;
+      }
+    }
+    return conn;
+  }
+
+  async send(chunks: readonly string[][]): Promise<BatchAnswer[]> {
+    const answers: BatchAnswer[] = [];
+    const total = chunks.reduce((n, c) => n + c.length, 0);
+    for (const [i, chunk] of chunks.entries()) {
+      const phase = `waiting for the answers of chunk ${i + 1} of ${chunks.length} (${answers.length} of ${total} answers received)`;
+      const raw = await this.exchange(chunk.map((c) => `${c}\n`).join(""), chunk.length, phase);
+      chunk.forEach((command, j) => answers.push(readAnswer(command, raw[j] ?? "")));
+    }
+    return answers;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.timer);
+    if (this.broken || !this.conn.writable) this.conn.destroy();
+    else this.conn.end("quit\n");
+  }
+
+  private exchange(text: string, count: number, phase: string): Promise<string[]> {
+    if (this.broken) return Promise.reject(this.broken);
+    if (this.closed) return Promise.reject(new RuntimeApiError(`Runtime API connection to ${this.where} already closed`));
+    return new Promise<string[]>((resolve, reject) => {
+      const raw: string[] = [];
+      this.waiting = {
+        left: count,
+        raw,
+        phase,
+        done: (err) => {
+          clearTimeout(this.timer);
+          this.waiting = undefined;
+          if (err) reject(err);
+          else resolve(raw);
+        },
+      };
+      this.timer = setTimeout(
+        () =>
+          this.fail(
+            new RuntimeApiError(
+              `no answer from HAProxy's Runtime API at ${this.where} within ${this.timeoutMs} ms while ${phase}: ` +
+                "check that it is HAProxy's stats socket and HAProxy is not stuck",
+            ),
+          ),
+        this.timeoutMs,
+      );
+      // Written only now, so HAProxy never holds more than one chunk in its buffer (tune.bufsize).
+      if (!this.conn.writable && !this.conn.connecting) {
+        this.fail(new RuntimeApiError(`HAProxy closed the Runtime API connection at ${this.where} while ${phase}: check \`stats timeout\` and HAProxy's log`));
+      } else if (text) this.conn.write(text);
+    });
+  }
+
+  private onData(data: Buffer): void {
+    this.buffer += this.decoder.write(data);
+    for (;;) {
+      const at = this.buffer.indexOf(PROMPT);
+      if (at < 0) break;
+      const raw = this.buffer.slice(0, at);
+      this.buffer = this.buffer.slice(at + PROMPT.length);
+      const w = this.waiting;
+      if (!w) return this.fail(new RuntimeApiError(`unexpected extra answer from ${this.where}: ${JSON.stringify(raw.slice(0, 200))}`, { answer: raw }));
+      w.raw.push(raw);
+      w.left -= 1;
+      if (w.left === 0) w.done();
+    }
+    if (this.buffer.length > 16 * 1024 * 1024) {
+      this.fail(new RuntimeApiError(`answer from ${this.where} exceeds 16 MiB without a prompt: not a Runtime API answer`));
+    }
+  }
+
+  fail(err: RuntimeApiError): void {
+    if (this.broken) return;
+    this.broken = err;
+    clearTimeout(this.timer);
+    this.conn.destroy();
+    this.waiting?.done(err);
   }
 }
 

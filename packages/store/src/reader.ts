@@ -49,7 +49,7 @@ export class SlotReader {
   }
 
   /** The head item, eventually consistent (half a read unit); undefined when no server has stamped the pool. */
-  async head(): Promise<Head | undefined> {
+  async head(signal?: AbortSignal): Promise<Head | undefined> {
     const out = await observed("head.read", this.observe, () =>
       this.client.send(
         new GetItemCommand({
@@ -58,6 +58,7 @@ export class SlotReader {
           ConsistentRead: false,
           ReturnConsumedCapacity: "TOTAL",
         }),
+        { abortSignal: signal },
       ),
     );
     return out.Item ? this.readHead(out.Item) : undefined;
@@ -69,9 +70,9 @@ export class SlotReader {
    * stamped before its first publication). Retries a torn read a few times,
    * then throws TornReadError.
    */
-  async snapshot(): Promise<Snapshot | undefined> {
+  async snapshot(signal?: AbortSignal): Promise<Snapshot | undefined> {
     for (let attempt = 1; ; attempt++) {
-      const items = await this.query();
+      const items = await this.query(signal);
       const headItem = items.find((item) => slotNumberOf(item) === HEAD_SLOT);
       if (!headItem) return undefined;
       const head = this.readHead(headItem);
@@ -81,15 +82,20 @@ export class SlotReader {
       if (attempt >= this.maxAttempts) {
         throw new TornReadError(this.pool, attempt, result.headGeneration, result.slot, result.slotGeneration);
       }
-      await sleep(this.retryDelayMs * attempt);
+      await sleep(this.retryDelayMs * attempt, signal);
+      signal?.throwIfAborted();
     }
   }
 
-  /** One client tick: reads the head, and the pool only when the generation differs from `lastGeneration`. */
-  async poll(lastGeneration?: number): Promise<PollResult> {
-    const head = await this.head();
+  /**
+   * One client tick: reads the head, and the pool only when the generation
+   * differs from `lastGeneration`. `signal` bounds the whole poll (the
+   * client's per-tick deadline).
+   */
+  async poll(lastGeneration?: number, signal?: AbortSignal): Promise<PollResult> {
+    const head = await this.head(signal);
     if (!head || head.generation === 0 || head.generation === lastGeneration) return { changed: false, head };
-    const snapshot = await this.snapshot();
+    const snapshot = await this.snapshot(signal);
     if (!snapshot) return { changed: false, head: undefined };
     if (snapshot.head.generation === lastGeneration) return { changed: false, head: snapshot.head };
     return { changed: true, snapshot };
@@ -102,7 +108,7 @@ export class SlotReader {
   }
 
   /** Head and slot items in slot order, every page; the head comes first, which is what makes the seqlock check sound. */
-  private async query(): Promise<Item[]> {
+  private async query(signal?: AbortSignal): Promise<Item[]> {
     const items: Item[] = [];
     let start: Item | undefined;
     do {
@@ -116,6 +122,7 @@ export class SlotReader {
             Limit: this.pageSize,
             ReturnConsumedCapacity: "TOTAL",
           }),
+          { abortSignal: signal },
         ),
       );
       items.push(...(page.Items ?? []));

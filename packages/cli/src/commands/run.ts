@@ -55,13 +55,37 @@ export async function runCommand(args: RunArgs, out: Out): Promise<number> {
   try {
     const dynamo = await openDynamo(config, log, metrics.observeDynamo);
     cleanup.push(() => dynamo.close());
+    let server: Awaited<ReturnType<typeof buildServer>> | undefined;
+    let client: Awaited<ReturnType<typeof buildClient>> | undefined;
+
+    // HTTP first: /healthz answers and /readyz says why not ready while the roles start (a black-holed DynamoDB included).
+    if (!once && config.http.port !== 0) {
+      const http = await startHttp({
+        host: config.http.host,
+        port: config.http.port,
+        metrics,
+        log,
+        readiness: ({ strict }) =>
+          mergeReadiness([
+            args.server ? (server?.readiness() ?? { ready: false, reasons: ["server: starting"] }) : undefined,
+            args.client ? (client?.agent.readiness({ strict }) ?? { ready: false, reasons: ["client: starting"] }) : undefined,
+          ]),
+      });
+      // A scraper's keep-alive connection would otherwise hold the exit until it idles out.
+      cleanup.push(() => new Promise<void>((resolve) => (http.close(() => resolve()), http.closeAllConnections())));
+    }
+
     // A one-shot server must reach DynamoDB; a long-running process (and a client, which can fall back on its cache) warns and keeps trying.
     const mustReach = once && Boolean(args.server);
-    const reached = await checkDynamoTable(dynamo, { mustReach, log, observe: metrics.observeDynamo });
-    if (args.server && reached) await checkSizeAgainstPool(resolved, dynamo, mustReach, log);
-    const server = args.server ? await buildServer(config, dynamo, metrics, log.child({ role: "server" }), dryRun, out) : undefined;
-    if (server) cleanup.push(() => server.close());
-    const client = args.client ? await buildClient(config, dynamo, metrics, log.child({ role: "client" }), dryRun, out) : undefined;
+    const tableCheck = checkDynamoTable(dynamo, { mustReach, log, observe: metrics.observeDynamo });
+    if (args.server) {
+      const reached = await tableCheck;
+      if (reached) await checkSizeAgainstPool(resolved, dynamo, mustReach, log);
+      server = await buildServer(config, dynamo, metrics, log.child({ role: "server" }), dryRun, out);
+      cleanup.push(() => server?.close());
+    }
+    // A client alone does not wait on DynamoDB to start: it restores HAProxy from its cache first; a missing table still stops it.
+    if (args.client) client = await buildClient(config, dynamo, metrics, log.child({ role: "client" }), dryRun, out);
 
     if (once) {
       let code = 0;
@@ -77,6 +101,7 @@ export async function runCommand(args: RunArgs, out: Out): Promise<number> {
         }
       }
       if (client) {
+        await tableCheck;
         const r = await client.agent.tick();
         const rec = r.reconcile;
         const matches = rec !== undefined && !r.runtimeError && rec.failed.length === 0 && (dryRun || rec.problems.length === 0);
@@ -88,17 +113,6 @@ export async function runCommand(args: RunArgs, out: Out): Promise<number> {
       return code;
     }
 
-    if (config.http.port !== 0) {
-      const http = await startHttp({
-        host: config.http.host,
-        port: config.http.port,
-        metrics,
-        log,
-        readiness: () => mergeReadiness([server?.readiness(), client?.agent.readiness()]),
-      });
-      // A scraper's keep-alive connection would otherwise hold the exit until it idles out.
-      cleanup.push(() => new Promise<void>((resolve) => (http.close(() => resolve()), http.closeAllConnections())));
-    }
     const major = Number(process.versions.node.split(".")[0]);
     if (major < 22) log.warn("Node.js 20: AWS SDK releases after January 2027 need Node.js 22 or later", { node: process.versions.node });
     log.info("hsdo started", {
@@ -107,8 +121,12 @@ export async function runCommand(args: RunArgs, out: Out): Promise<number> {
       table: config.dynamodb.table,
       dryRun,
     });
-    // One role failing (a ConfigError at takeover) stops the other, so the process exits and its supervisor restarts it.
-    const roles = [server?.server.run(stop.signal), client?.agent.run(stop.signal)].filter((r): r is Promise<void> => r !== undefined);
+    // One role failing (a ConfigError at takeover, a missing table) stops the others, so the process exits and its supervisor restarts it.
+    const roles = [
+      server?.server.run(stop.signal),
+      client?.agent.run(stop.signal),
+      args.server ? undefined : tableCheck.then(() => untilAborted(stop.signal)),
+    ].filter((r): r is Promise<void> => r !== undefined);
     const ended = await Promise.allSettled(roles.map((r) => r.finally(() => stop.abort())));
     const failed = ended.find((e): e is PromiseRejectedResult => e.status === "rejected");
     if (failed) throw failed.reason;
@@ -124,6 +142,10 @@ export async function runCommand(args: RunArgs, out: Out): Promise<number> {
       }
     }
   }
+}
+
+function untilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => (signal.aborted ? resolve() : signal.addEventListener("abort", () => resolve(), { once: true })));
 }
 
 /**
@@ -154,7 +176,8 @@ async function checkSizeAgainstPool(resolved: ResolvedConfig, dynamo: DynamoHand
 
 function mergeReadiness(parts: (Readiness | undefined)[]): Readiness {
   const reasons = parts.flatMap((p) => p?.reasons ?? []);
-  return { ready: reasons.length === 0, reasons };
+  const warnings = parts.flatMap((p) => p?.warnings ?? []);
+  return { ready: reasons.length === 0, reasons, warnings };
 }
 
 async function buildServer(config: Config, dynamo: DynamoHandle, metrics: Metrics, log: Logger, dryRun: boolean, out: Out) {
@@ -259,7 +282,9 @@ async function buildClient(config: Config, dynamo: DynamoHandle, metrics: Metric
     log.info("AZ from the instance metadata service", { az });
   }
   const pools = [...new Set(config.client.backends.map((b) => b.pool))];
-  const pollers = pools.map((pool) => new SlotReader({ client: dynamo.client, table: dynamo.table, pool, observe: metrics.observeDynamo }));
+  // One attempt bounded by one interval: a tick never waits on SDK retries (the next tick is the retry).
+  const reads = dynamo.derive({ maxAttempts: 1, requestTimeoutMs: Math.max(200, config.intervalMs) });
+  const pollers = pools.map((pool) => new SlotReader({ client: reads, table: dynamo.table, pool, observe: metrics.observeDynamo }));
   const reconciler = new Reconciler({
     api,
     backends: config.client.backends,
@@ -275,21 +300,20 @@ async function buildClient(config: Config, dynamo: DynamoHandle, metrics: Metric
     pollers,
     reconciler,
     cacheDir: dryRun ? "" : config.client.cacheDir,
+    origin: { endpoint: dynamo.endpoint, region: dynamo.region, table: dynamo.table },
+    serverStateFile: dryRun ? "" : config.client.serverStateFile,
     maxSnapshotAgeMs: config.client.maxSnapshotAgeMs,
     intervalMs: config.intervalMs,
+    haproxyProcess: async () => {
+      const info = await api.run("show info");
+      const pid = /^Pid: (\d+)$/m.exec(info.text)?.[1];
+      return pid;
+    },
     log,
     onTick: (r) => recordClientTick(metrics, r, dryRun, out),
+    onNewProcess: () => metrics.haproxyProcesses.inc(),
   });
-  metrics.snapshotAge.reset();
-  const collect = () => {
-    for (const a of agent.ages()) metrics.snapshotAge.set({ pool: a.pool }, a.seconds);
-  };
-  metrics.registry.setDefaultLabels({});
-  const originalMetrics = metrics.registry.metrics.bind(metrics.registry);
-  metrics.registry.metrics = async () => {
-    collect();
-    return originalMetrics();
-  };
+  metrics.snapshotAges = () => agent.ages();
   return { agent };
 }
 
@@ -301,6 +325,7 @@ function recordClientTick(metrics: Metrics, r: ClientTickResult, dryRun: boolean
     if (p.generation !== undefined) metrics.generation.set({ pool: p.pool, role: "client" }, p.generation);
   }
   if (r.runtimeError) metrics.runtimeErrors.inc({ kind: "exchange" });
+  if (r.reconcile) metrics.reconcileProblems.set(r.reconcile.problems.length);
   if (dryRun && r.reconcile) {
     const lines = Reconciler.lines(r.reconcile.planned);
     out(lines.length ? `dry run: would send ${lines.length} command(s):\n${lines.map((l) => `  ${l}`).join("\n")}\n` : "dry run: HAProxy matches, nothing to send\n");

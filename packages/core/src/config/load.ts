@@ -370,6 +370,7 @@ function finish(values: Map<string, unknown>, sources: Map<string, ValueSource>)
       groups: v("client.groups"),
       backends,
       cacheDir: v("client.cacheDir"),
+      serverStateFile: v("client.serverStateFile"),
       maxSnapshotAgeMs: v("client.maxSnapshotAge"),
       batchBytes: v("client.batchBytes"),
     },

@@ -278,11 +278,17 @@ export const SCHEMA: readonly KeySpec[] = [
     doc: "Directory of the last good snapshot, used at start-up when DynamoDB cannot be read; empty: no cache.",
   }),
   key({
+    path: "client.serverStateFile",
+    kind: "string",
+    default: "/var/lib/hsdo/haproxy-server-state",
+    doc: "HAProxy server-state file, rewritten after every apply, so a reload or restart starts where the last apply left (HAProxy needs `server-state-file` and `load-server-state-from-file global`: see `hsdo haproxy-config`); empty: none.",
+  }),
+  key({
     path: "client.maxSnapshotAge",
     kind: "duration",
     default: "60s",
     min: 1000,
-    doc: "/readyz turns false when the table was not read successfully for this long (HAProxy keeps its state).",
+    doc: "A table not read successfully for this long is stale: a warning in /readyz, an alert on hsdo_snapshot_age_seconds, and unready only at /readyz?strict (HAProxy keeps its state).",
   }),
   key({
     path: "client.batchBytes",

@@ -75,7 +75,9 @@ export interface ClientConfig {
   backends: BackendConfig[];
   /** Directory of the last-good-snapshot cache files; "" disables the cache. */
   cacheDir: string;
-  /** /readyz turns false when the applied snapshot is older than this. */
+  /** HAProxy server-state file the client keeps current; "" for none. */
+  serverStateFile: string;
+  /** A table not read for this long is stale (a warning; unready only at /readyz?strict). */
   maxSnapshotAgeMs: number;
   /** Size limit of one batch of Runtime API commands (below HAProxy's tune.bufsize). */
   batchBytes: number;
