@@ -8,7 +8,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DescribeTableCommand, PutItemCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { marshall } from "@aws-sdk/util-dynamodb";
-import { FencedWriter, LeaseKeeper } from "@hsdo/store";
 import { parseServersState, type ActualServer } from "@hsdo/client";
 import type { Head, Slot } from "@hsdo/core";
 import { dynaliteWithTable, type DynaliteHandle } from "./helpers/dynalite.ts";
@@ -18,6 +17,7 @@ import { freePort } from "./helpers/ports.ts";
 import { metricValue } from "./helpers/pool.ts";
 import type { Proc } from "./helpers/proc.ts";
 import { waitFor } from "./helpers/wait.ts";
+import { startPublisher as startPublisherOf, type Publisher } from "./helpers/publisher.ts";
 
 const TABLE = "hsdo";
 const POOL = "default";
@@ -28,33 +28,8 @@ const PORT = 8080;
 const INTERVAL_MS = 300;
 const MAX_AGE_MS = 3000;
 
-/** A leader in this process: takes the lease once, stamps its epoch, then publishes changes as the server does. */
-interface Publisher {
-  readonly epoch: number;
-  readonly head: Head;
-  publish(changed: Slot[]): Promise<Head>;
-}
-
-async function startPublisher(t: TestContext, db: DynamoDBClient): Promise<Publisher> {
-  // A lease far longer than any test: the term must outlive a dynalite outage without renewals.
-  const lease = new LeaseKeeper({ client: db, table: TABLE, pool: POOL, owner: "test-leader", leaseMs: 120_000 });
-  t.after(() => lease.stop());
-  const status = await lease.tick();
-  assert.equal(status.role, "leader", "the test publisher takes the lease of an empty pool");
-  if (status.role !== "leader") throw new Error("unreachable");
-  const term = status.term;
-  const writer = new FencedWriter({ client: db, table: TABLE, pool: POOL, leader: "test-leader" });
-  let head = (await writer.stampEpoch(term, SIZE)).head;
-  return {
-    epoch: term.epoch,
-    get head() {
-      return head;
-    },
-    async publish(changed) {
-      head = (await writer.publish(term, { base: head, changed })).head;
-      return head;
-    },
-  };
+function startPublisher(t: TestContext, db: DynamoDBClient): Promise<Publisher> {
+  return startPublisherOf(t, db, { table: TABLE, pool: POOL, size: SIZE });
 }
 
 function ready(slot: number, n: number, weight = 5): Slot {

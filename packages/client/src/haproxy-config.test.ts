@@ -19,9 +19,10 @@ const config = {
   },
 };
 
-test("server-template lines: placeholder IP, the backend's port or 80, disabled, checked", () => {
-  assert.equal(templateLine(backendOf("b", "srv", { port: 8080 }), 10), "server-template srv 1-10 127.0.0.2:8080 disabled check");
-  assert.equal(templateLine(backendOf("b", "x"), 3), "server-template x 1-3 127.0.0.2:80 disabled check");
+test("server-template lines: declared by a name that never resolves, address from the state file or parked where nothing answers, disabled, checked", () => {
+  const line = "server-template srv 1-10 hsdo-parked.invalid:1 init-addr last,127.0.0.2 disabled check";
+  assert.equal(templateLine(backendOf("b", "srv", { port: 8080 }), 10), line);
+  assert.equal(templateLine(backendOf("b", "x"), 3), "server-template x 1-3 hsdo-parked.invalid:1 init-addr last,127.0.0.2 disabled check");
 });
 
 test("haproxyConfigLines prints every backend, hashing suggestions and the fallback rule", () => {
@@ -29,13 +30,17 @@ test("haproxyConfigLines prints every backend, hashing suggestions and the fallb
   const live = text.split("\n").filter((l) => l.trim() !== "" && !l.trim().startsWith("#"));
   assert.deepEqual(live, [
     "backend be_dedicated",
-    "    server-template srv 1-10 127.0.0.2:8080 disabled check",
+    "    server-template srv 1-10 hsdo-parked.invalid:1 init-addr last,127.0.0.2 disabled check",
     "backend be_fallback",
-    "    server-template fb 1-10 127.0.0.2:80 disabled check",
+    "    server-template fb 1-10 hsdo-parked.invalid:1 init-addr last,127.0.0.2 disabled check",
     "backend be_api",
-    "    server-template api 1-10 127.0.0.2:80 disabled check",
+    "    server-template api 1-10 hsdo-parked.invalid:1 init-addr last,127.0.0.2 disabled check",
   ]);
-  assert.match(text, /^# {4} stats socket \/run\/haproxy\/admin\.sock mode 600 level admin$/m);
+  assert.match(text, /^# {4} stats socket \/run\/haproxy\/admin\.sock mode 660 level admin$/m);
+  assert.doesNotMatch(text, /server-state-file/, "no state file configured: no line for one");
+  const withState = haproxyConfigLines({ ...config, client: { ...config.client, serverStateFile: "/var/lib/hsdo/haproxy-server-state" } });
+  assert.match(withState, /^# {5}server-state-file \/var\/lib\/hsdo\/haproxy-server-state$/m);
+  assert.match(withState, /^# {5}load-server-state-from-file global$/m);
   assert.match(text, /^ {4}# {3}balance uri\n {4}# {3}hash-type consistent$/m);
   assert.match(text, /^# frontend fe_vod\n# {5}bind :80\n.*\n# {5}use_backend be_fallback if \{ nbsrv\(be_dedicated\) eq 0 \}\n# {5}default_backend be_dedicated$/m);
   assert.match(text, /^# frontend fe_api\n# {5}bind :80\n# {5}default_backend be_api$/m);
@@ -45,7 +50,7 @@ test("the printed sections are a valid HAProxy configuration, with the suggestio
   const dir = mkdtempSync(join(tmpdir(), "hsdo-cfg-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   // hash-key is HAProxy 3.0+, the tests run 2.6: the other suggestions are taken up
-  const text = haproxyConfigLines(config).replace(/^ {4}# {3}(balance uri|hash-type consistent|hash-balance-factor 150)$/gm, "    $1");
+  const text = haproxyConfigLines({ ...config, client: { ...config.client, serverStateFile: join(dir, "state") } }).replace(/^ {4}# {3}(balance uri|hash-type consistent|hash-balance-factor 150)$/gm, "    $1");
   assert.equal(text.match(/^ {4}hash-type consistent$/gm)?.length, 3);
   const frontend = text
     .split("\n")
@@ -57,7 +62,20 @@ test("the printed sections are a valid HAProxy configuration, with the suggestio
   const file = join(dir, "haproxy.cfg");
   writeFileSync(
     file,
-    ["defaults", "    mode http", "    timeout connect 1s", "    timeout client 5s", "    timeout server 5s", "", text, frontend, ""].join("\n"),
+    [
+      "global",
+      `    server-state-file ${join(dir, "state")}`,
+      "defaults",
+      "    mode http",
+      "    load-server-state-from-file global",
+      "    timeout connect 1s",
+      "    timeout client 5s",
+      "    timeout server 5s",
+      "",
+      text,
+      frontend,
+      "",
+    ].join("\n"),
   );
   const check = spawnSync("haproxy", ["-c", "-f", file], { encoding: "utf8" });
   assert.equal(check.status, 0, `${check.stdout}${check.stderr}`);

@@ -28,9 +28,10 @@ test("preflight passes on a ready HAProxy, with a warning on server ids that are
     size: 4,
     backends: [backendOf("be_ok", "s"), backendOf("be_mixed", "m")],
   });
-  assert.match(report.version, /^2\.\d+/);
-  assert.deepEqual(report.warnings.length, 1);
-  assert.match(report.warnings[0] ?? "", /^backend be_mixed: m1 has id 2, m2 has id 3, m3 has id 4, \.\.\.; consistent hashing uses server ids/);
+  assert.match(report.version, /^\d+\.\d+/);
+  assert.deepEqual(report.warnings.length, 2, report.warnings.join("\n"));
+  assert.match(report.warnings[0] ?? "", /^backend be_mixed: 4 template servers are declared by IP, .* not its address, .*declare them by name:\n +server-template m 1-4 hsdo-parked\.invalid:1 init-addr last,127\.0\.0\.2 disabled check$/s);
+  assert.match(report.warnings[1] ?? "", /^backend be_mixed: m1 has id 2, m2 has id 3, m3 has id 4, \.\.\.; consistent hashing uses server ids/);
 });
 
 test("preflight lists every missing backend and server with the line that fixes it", async (t) => {
@@ -55,14 +56,14 @@ test("preflight lists every missing backend and server with the line that fixes 
         [
           `HAProxy at ${haproxy.socket} is not ready for hsdo:`,
           "  - backend be_small has 2 of the 4 servers t1..t4 (missing t3..t4); its server-template should read:",
-          "          server-template t 1-4 127.0.0.2:8080 disabled check",
+          "          server-template t 1-4 hsdo-parked.invalid:1 init-addr last,127.0.0.2 disabled check",
           "  - backend be_missing does not exist in HAProxy; add:",
           "      backend be_missing",
-          "          server-template x 1-4 127.0.0.2:80 disabled check",
+          "          server-template x 1-4 hsdo-parked.invalid:1 init-addr last,127.0.0.2 disabled check",
           "  - backend be_noaddr: na1..na4 have no IP address, and HAProxy refuses `set server ... addr` on such servers; declare them with an IP placeholder:",
-          "          server-template na 1-4 127.0.0.2:80 disabled check",
+          "          server-template na 1-4 hsdo-parked.invalid:1 init-addr last,127.0.0.2 disabled check",
           "  - backend be_ok has 0 of the 4 servers wrongprefix1..wrongprefix4 (missing wrongprefix1..wrongprefix4); its server-template should read:",
-          "          server-template wrongprefix 1-4 127.0.0.2:80 disabled check",
+          "          server-template wrongprefix 1-4 hsdo-parked.invalid:1 init-addr last,127.0.0.2 disabled check",
           "(`hsdo haproxy-config` prints every line hsdo expects)",
         ].join("\n"),
       );

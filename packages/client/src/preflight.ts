@@ -74,12 +74,14 @@ export async function preflight(
     const missing: number[] = [];
     const noAddr: number[] = [];
     const otherIds: string[] = [];
+    let byIp = 0;
     for (let n = 1; n <= size; n++) {
       const server = byName.get(`${backend.prefix}${n}`);
       if (!server) missing.push(n);
       else {
         if (server.addr === undefined) noAddr.push(n);
         if (server.id !== n) otherIds.push(`${server.name} has id ${server.id}`);
+        if (server.fqdn === undefined) byIp += 1;
       }
     }
     if (missing.length > 0) {
@@ -92,6 +94,13 @@ export async function preflight(
       problems.push(
         `backend ${backend.name}: ${ranges(backend.prefix, noAddr)} have no IP address, and HAProxy refuses ` +
           `\`set server ... addr\` on such servers; declare them with an IP placeholder:\n          ${fix}`,
+      );
+    }
+    if (byIp > 0) {
+      warnings.push(
+        `backend ${backend.name}: ${byIp} template servers are declared by IP, and HAProxy restores such a server's weight and state ` +
+          "from the server-state file at a reload but not its address, so it would come back live at the placeholder; " +
+          `declare them by name:\n          ${fix}`,
       );
     }
     if (otherIds.length > 0) {

@@ -58,6 +58,8 @@ export interface ActualServer {
   uweight: number;
   /** Weight from the configuration. */
   iweight: number;
+  /** The name the server was declared with (srv_fqdn), when it was declared by name. */
+  fqdn?: string;
 }
 
 const REQUIRED = [
@@ -146,6 +148,8 @@ export function parseServersState(text: string): Map<string, ActualServer[]> {
       iweight: num("srv_iweight"),
     };
     if (addr !== "-" && addr !== "") server.addr = addr;
+    const fqdn = index.has("srv_fqdn") ? f[index.get("srv_fqdn") as number] : undefined;
+    if (fqdn !== undefined && fqdn !== "-" && fqdn !== "") server.fqdn = fqdn;
     const list = out.get(backend);
     if (list) list.push(server);
     else out.set(backend, [server]);
