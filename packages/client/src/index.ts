@@ -10,7 +10,7 @@ export {
   type RuntimeApiOptions,
   type SocketAddress,
 } from "./runtime-api.ts";
-export { formatCommand, commandSucceeded, type RuntimeCommand, type ServerState } from "./commands.ts";
+export { formatCommand, commandSucceeded, checkAnswer, type AnswerCheck, type AnswerOutcome, type RuntimeCommand, type ServerState } from "./commands.ts";
 export {
   parseServersState,
   ADMIN_FLAGS,
