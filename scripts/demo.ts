@@ -17,7 +17,7 @@ import { RuntimeApi, parseServersState, type ActualServer } from "@hsdo/client";
 import type { Snapshot } from "@hsdo/core";
 import { formatStatus } from "../packages/cli/src/status-format.ts";
 import { loadConfig } from "../packages/cli/src/load-config.ts";
-import { ensureHaproxy } from "./haproxy-preflight.mjs";
+import { ensureHaproxy, haproxyBinary } from "./haproxy-preflight.mjs";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -120,7 +120,7 @@ async function main(): Promise<void> {
       "",
     ].join("\n"),
   );
-  const haproxy = spawn("haproxy", ["-db", "-f", join(dir, "haproxy.cfg")], { stdio: ["ignore", "ignore", "pipe"] });
+  const haproxy = spawn(haproxyBinary(), ["-db", "-f", join(dir, "haproxy.cfg")], { stdio: ["ignore", "ignore", "pipe"] });
   children.push(haproxy);
   const api = new RuntimeApi({ socket, timeoutMs: 2000 });
   await waitUntil("HAProxy's Runtime API", async () => ((await api.run("show info")).text.includes("HAProxy") ? true : undefined));

@@ -18,6 +18,7 @@ import { metricValue } from "./helpers/pool.ts";
 import type { Proc } from "./helpers/proc.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { startPublisher as startPublisherOf, type Publisher } from "./helpers/publisher.ts";
+import { haproxyVersion } from "../scripts/haproxy-preflight.mjs";
 
 const TABLE = "hsdo";
 const POOL = "default";
@@ -381,4 +382,33 @@ test("a slot item made invalid by hand: logged, kept in maint, counted, and its 
   await waitFor("three more ticks", async () => (await client.ticks()) >= ticks + 3);
   assert.equal(await client.metric("hsdo_invalid_slots", { pool: POOL }), 1);
   assert.equal((await servers(bed.haproxy)).find((s) => s.name === `${PREFIX}2`)?.state, "maint");
+});
+
+test("hsdo haproxy-config advises for the HAProxy version: --haproxy-version, else what client.socket reports, else 3.0+ marked", async (t) => {
+  const haproxy = await startHaproxy({ body: templateBackend(BACKEND, PREFIX, SIZE) });
+  t.after(() => haproxy.stop());
+  const env = (socket: string) => ({
+    HAPROXY_BACKEND_SERVERS_LIST_SIZE: String(SIZE),
+    CLIENT_HAPROXY_SOCKET_PATH: socket,
+    CLIENT_HAPROXY_BACKEND_NAME: BACKEND,
+    CLIENT_HAPROXY_BACKEND_BASE_NAME: PREFIX,
+  });
+  const running = haproxyVersion();
+  assert.ok(running && running.major >= 2, "the test bed's HAProxy reports its version");
+  const [fromSocket, from26, from30, unknown] = await Promise.all([
+    runHsdo(["haproxy-config"], env(haproxy.socket)),
+    runHsdo(["haproxy-config", "--haproxy-version", "2.6"], env(haproxy.socket)),
+    runHsdo(["haproxy-config", "--haproxy-version", "3.0.11"], env(join(haproxy.dir, "no-such.sock"))),
+    runHsdo(["haproxy-config"], env(join(haproxy.dir, "no-such.sock"))),
+  ]);
+  for (const r of [fromSocket, from26, from30, unknown]) assert.equal(r.code, 0, r.stderr);
+  const offered = (text: string) => /^ {4}# {3}default-server hash-key addr-port$/m.test(text);
+  assert.equal(offered(fromSocket.stdout), running.major >= 3, `advice for the running ${running.version}:\n${fromSocket.stdout}`);
+  assert.ok(fromSocket.stdout.includes(`# HAProxy ${running.major}.${running.minor} `) || fromSocket.stdout.includes(`(HAProxy ${running.major}.${running.minor} `));
+  assert.equal(offered(from26.stdout), false);
+  assert.match(from26.stdout, /hash-key addr-port needs 3\.0\+/);
+  assert.equal(offered(from30.stdout), true);
+  assert.match(from30.stdout, /# HAProxy 3\.0 can hash on the address/);
+  assert.equal(offered(unknown.stdout), true);
+  assert.match(unknown.stdout, /needs HAProxy 3\.0\+/);
 });

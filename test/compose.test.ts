@@ -7,6 +7,7 @@ import { isAbsolute, join, posix, relative } from "node:path";
 import { parse as parseYaml } from "yaml";
 import Ajv2019 from "ajv/dist/2019.js";
 import { ROOT, runHsdo } from "./helpers/hsdo.ts";
+import { haproxyBinary } from "../scripts/haproxy-preflight.mjs";
 
 /*
  * docker-compose.yml cannot be run here (no Docker engine), so it is checked
@@ -298,7 +299,7 @@ function parseHaproxyCfg(text: string): HaproxyCfg {
 }
 
 function haproxyCheck(file: string, env: Record<string, string>): void {
-  const r = spawnSync("haproxy", ["-c", "-f", file], { encoding: "utf8", env: { ...process.env, ...env } });
+  const r = spawnSync(haproxyBinary(), ["-c", "-f", file], { encoding: "utf8", env: { ...process.env, ...env } });
   assert.equal(r.error, undefined, `haproxy runs (${String(r.error)})`);
   assert.equal(r.status, 0, `haproxy -c -f ${relative(ROOT, file)}: ${r.stdout}${r.stderr}`);
 }

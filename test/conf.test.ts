@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Metrics } from "../packages/cli/src/metrics.ts";
 import { ROOT, runHsdo } from "./helpers/hsdo.ts";
+import { haproxyBinary } from "../scripts/haproxy-preflight.mjs";
 
 /*
  * The deployment files of conf/: systemd units (parsed, and verified by
@@ -219,7 +220,7 @@ function haproxyCfg(text: string): { socket: string; templates: Map<string, Temp
 
 test("conf/haproxy.cfg is valid for HAProxy and has what the client unit's configuration drives", async () => {
   const file = join(ROOT, "conf/haproxy.cfg");
-  const check = spawnSync("haproxy", ["-c", "-f", file], { encoding: "utf8" });
+  const check = spawnSync(haproxyBinary(), ["-c", "-f", file], { encoding: "utf8" });
   assert.equal(check.error, undefined, `haproxy runs (${String(check.error)})`);
   assert.equal(check.status, 0, `haproxy -c: ${check.stdout}${check.stderr}`);
 

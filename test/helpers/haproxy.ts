@@ -3,10 +3,11 @@ import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { templateLine } from "@hsdo/client";
+import { haproxyBinary } from "../../scripts/haproxy-preflight.mjs";
 import { startProc, type Proc } from "./proc.ts";
 import { waitFor } from "./wait.ts";
 
-/** A real HAProxy (Debian's package) with an admin Runtime API socket in a temp dir. */
+/** A real HAProxy ($HSDO_TEST_HAPROXY, else Debian's package on PATH) with an admin Runtime API socket in a temp dir. */
 export interface HaproxyHandle {
   dir: string;
   socket: string;
@@ -95,7 +96,7 @@ export async function startHaproxy(opts: HaproxyOptions): Promise<HaproxyHandle>
   writeFileSync(configPath, config);
 
   const launch = async (): Promise<Proc> => {
-    const proc = startProc("haproxy", "haproxy", [...(opts.masterWorker ? ["-W", "-S", masterSocket] : []), "-db", "-f", configPath]);
+    const proc = startProc("haproxy", haproxyBinary(), [...(opts.masterWorker ? ["-W", "-S", masterSocket] : []), "-db", "-f", configPath]);
     await waitFor(
       `haproxy socket ${socket}`,
       async () => {

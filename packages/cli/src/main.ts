@@ -60,7 +60,11 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     .command(
       "haproxy-config",
       "print the backend/server-template lines (and fallback rule) matching the configuration",
-      (y) => y,
+      (y) =>
+        y.option("haproxy-version", {
+          type: "string",
+          describe: "HAProxy version to advise for (e.g. 3.0); default: what client.socket's `show info` reports, if it answers",
+        }),
       async (args) => setCode(await (await import("./commands/haproxy-config.ts")).haproxyConfigCommand(args, out)),
     )
     .example("SERVER_ASG_NAMES=web-a,web-b hsdo --server", "run the server on two Auto Scaling Groups")

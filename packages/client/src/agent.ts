@@ -233,7 +233,10 @@ export class ClientAgent {
   private logReconcile(r: ReconcileResult): void {
     if (this.log.debugEnabled) for (const line of lines(r.sent)) this.log.debug("sent", { command: line });
     if (r.sent.length > 0) this.log.info("applied changes to HAProxy", { commands: r.sent.length, drift: r.drift.length });
-    for (const f of r.failed) this.log.error("HAProxy refused a command", { command: f.line, answer: f.text });
+    for (const f of r.failed) {
+      if (f.unrecognised) this.log.error("HAProxy answered a command in words hsdo does not know: not counted as done", { command: f.line, answer: f.text });
+      else this.log.error("HAProxy refused a command", { command: f.line, answer: f.text });
+    }
     for (const p of r.problems) this.log.warn("cannot reconcile", { problem: p });
   }
 

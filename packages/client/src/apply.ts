@@ -1,5 +1,5 @@
 import { errorMessage } from "@hsdo/core";
-import { commandSucceeded, formatCommand, type RuntimeCommand } from "./commands.ts";
+import { checkAnswer, formatCommand, type RuntimeCommand } from "./commands.ts";
 import type { RuntimeExchange } from "./runtime-api.ts";
 
 export interface CommandResult {
@@ -12,6 +12,8 @@ export interface CommandResult {
   severity?: number;
   /** HAProxy's answer, or why the command was not sent. */
   text: string;
+  /** Set when the answer was in no wording known for its command: not taken as success, and worth showing as is. */
+  unrecognised?: true;
 }
 
 /**
@@ -73,7 +75,9 @@ async function sendBatch(conn: RuntimeExchange, batch: CommandResult[]): Promise
       result.text = "no answer";
       return;
     }
-    result.ok = commandSucceeded(result.command, answer);
+    const check = checkAnswer(result.command, answer);
+    result.ok = check.outcome === "succeeded";
+    if (check.outcome === "unrecognised") result.unrecognised = true;
     result.text = answer.text;
     if (answer.severity !== undefined) result.severity = answer.severity;
   });

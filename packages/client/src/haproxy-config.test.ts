@@ -4,7 +4,8 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { haproxyConfigLines, templateLine } from "./haproxy-config.ts";
+import { haproxyAtLeast, haproxyBinary, haproxyVersion } from "../../../scripts/haproxy-preflight.mjs";
+import { haproxyConfigLines, parseHaproxyVersion, templateLine } from "./haproxy-config.ts";
 import { backendOf } from "./testkit.ts";
 
 const config = {
@@ -46,11 +47,36 @@ test("haproxyConfigLines prints every backend, hashing suggestions and the fallb
   assert.match(text, /^# frontend fe_api\n# {5}bind :80\n# {5}default_backend be_api$/m);
 });
 
+test("the hash-key advice fits the HAProxy version: offered from 3.0, withheld on 2.x, marked 3.0+ when unknown", () => {
+  const hashKey = /^ {4}# {3}default-server hash-key addr-port$/gm;
+  const on30 = haproxyConfigLines({ ...config, haproxyVersion: "3.0.11-9e587df" });
+  assert.equal(on30.match(hashKey)?.length, 3);
+  assert.match(on30, /^ {4}# HAProxy 3\.0 can hash on the address/m);
+  assert.equal(haproxyConfigLines({ ...config, haproxyVersion: "3.2.4" }).match(hashKey)?.length, 3);
+  const on26 = haproxyConfigLines({ ...config, haproxyVersion: "2.6.12-1+deb12u2" });
+  assert.equal(on26.match(hashKey), null);
+  assert.equal(on26.match(/hash-key/g)?.length, 3);
+  assert.match(on26, /^ {4}# \(HAProxy 2\.6 hashes on server ids only; hash-key addr-port needs 3\.0\+\)$/m);
+  for (const unknown of [undefined, "", "unknown"]) {
+    const text = haproxyConfigLines({ ...config, haproxyVersion: unknown });
+    assert.equal(text.match(hashKey)?.length, 3, String(unknown));
+    assert.equal(text.match(/needs HAProxy 3\.0\+/g)?.length, 3, String(unknown));
+  }
+  // everything else is the same whatever the version
+  const strip = (t: string) => t.split("\n").filter((l) => !/hash-key|hash on|hashes on|version unknown/.test(l));
+  assert.deepEqual(strip(on26), strip(on30));
+  assert.deepEqual(parseHaproxyVersion("3.0.11-9e587df"), { major: 3, minor: 0 });
+  assert.deepEqual(parseHaproxyVersion("2.6.12-1+deb12u2"), { major: 2, minor: 6 });
+  assert.equal(parseHaproxyVersion("unknown"), undefined);
+});
+
 test("the printed sections are a valid HAProxy configuration, with the suggestions and the frontend uncommented", (t) => {
   const dir = mkdtempSync(join(tmpdir(), "hsdo-cfg-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  // hash-key is HAProxy 3.0+, the tests run 2.6: the other suggestions are taken up
-  const text = haproxyConfigLines({ ...config, client: { ...config.client, serverStateFile: join(dir, "state") } }).replace(/^ {4}# {3}(balance uri|hash-type consistent|hash-balance-factor 150)$/gm, "    $1");
+  // hash-key is HAProxy 3.0+: taken up only when the test bed runs 3.0 or later
+  const taken = ["balance uri", "hash-type consistent", "hash-balance-factor 150", ...(haproxyAtLeast(3, 0) ? ["default-server hash-key addr-port"] : [])];
+  const text = haproxyConfigLines({ ...config, client: { ...config.client, serverStateFile: join(dir, "state") }, haproxyVersion: haproxyVersion()?.version }).replace(/^ {4}# {3}(.*)$/gm, (line, s: string) => (taken.includes(s) ? `    ${s}` : line));
+  if (haproxyAtLeast(3, 0)) assert.equal(text.match(/^ {4}default-server hash-key addr-port$/gm)?.length, 3);
   assert.equal(text.match(/^ {4}hash-type consistent$/gm)?.length, 3);
   const frontend = text
     .split("\n")
@@ -77,7 +103,8 @@ test("the printed sections are a valid HAProxy configuration, with the suggestio
       "",
     ].join("\n"),
   );
-  const check = spawnSync("haproxy", ["-c", "-f", file], { encoding: "utf8" });
+  // -V: since 3.0 "Configuration file is valid" is printed in verbose mode only
+  const check = spawnSync(haproxyBinary(), ["-c", "-V", "-f", file], { encoding: "utf8" });
   assert.equal(check.status, 0, `${check.stdout}${check.stderr}`);
   assert.match(check.stdout + check.stderr, /Configuration file is valid/);
 });

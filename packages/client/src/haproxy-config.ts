@@ -21,6 +21,31 @@ export const PLACEHOLDER_HOST = "hsdo-parked.invalid";
 export interface HaproxyConfigInput {
   size: number;
   client: { socket?: string; serverStateFile?: string; backends: readonly BackendConfig[] };
+  /** The HAProxy version the lines are for ("3.0.11", "2.6.12-1+deb12u2", as `show info` prints it); unknown when absent. */
+  haproxyVersion?: string;
+}
+
+/** major.minor of a version string, or undefined when it does not start with one. */
+export function parseHaproxyVersion(version: string | undefined): { major: number; minor: number } | undefined {
+  const m = /^\s*(\d+)\.(\d+)/.exec(version ?? "");
+  return m ? { major: Number(m[1]), minor: Number(m[2]) } : undefined;
+}
+
+// `hash-key` is a server keyword from HAProxy 3.0 on (2.x refuses it), so in a
+// backend it goes on `default-server`, which the server-template then inherits.
+function hashKeyLines(version: string | undefined): string[] {
+  const v = parseHaproxyVersion(version);
+  if (v === undefined) {
+    return [
+      "    # Hashing on the address, independent of server order, needs HAProxy 3.0+",
+      "    # (version unknown: pass --haproxy-version, or let client.socket answer):",
+      "    #   default-server hash-key addr-port",
+    ];
+  }
+  if (v.major >= 3) {
+    return [`    # HAProxy ${v.major}.${v.minor} can hash on the address, independent of server order:`, "    #   default-server hash-key addr-port"];
+  }
+  return [`    # (HAProxy ${v.major}.${v.minor} hashes on server ids only; hash-key addr-port needs 3.0+)`];
 }
 
 /** The `server-template` line a backend needs for a pool of `size` slots. */
@@ -38,7 +63,8 @@ const SELECTS: Record<BackendConfig["select"], string> = {
  * The HAProxy configuration that matches hsdo's: one backend per configured
  * backend with its server-template, the hashing options as commented
  * suggestions, and a commented frontend that falls back when the dedicated
- * backend has no usable server. Pure: prints, reads nothing.
+ * backend has no usable server. The hash-key advice fits `haproxyVersion`
+ * (3.0+ only). Pure: prints, reads nothing.
  */
 export function haproxyConfigLines(config: HaproxyConfigInput): string {
   const { size } = config;
@@ -69,8 +95,7 @@ export function haproxyConfigLines(config: HaproxyConfigInput): string {
       "    # Consistent hashing sends a URI to the same server on every HAProxy node:",
       "    #   balance uri",
       "    #   hash-type consistent",
-      "    # HAProxy 3.0 and later can hash on the address, independent of server order:",
-      "    #   hash-key addr-port",
+      ...hashKeyLines(config.haproxyVersion),
       "    # Bounded loads (no server above 150% of the average):",
       "    #   hash-balance-factor 150",
       `    ${templateLine(b, size)}`,

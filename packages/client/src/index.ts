@@ -10,7 +10,7 @@ export {
   type RuntimeApiOptions,
   type SocketAddress,
 } from "./runtime-api.ts";
-export { formatCommand, commandSucceeded, type RuntimeCommand, type ServerState } from "./commands.ts";
+export { formatCommand, commandSucceeded, checkAnswer, type AnswerCheck, type AnswerOutcome, type RuntimeCommand, type ServerState } from "./commands.ts";
 export {
   parseServersState,
   ADMIN_FLAGS,
@@ -30,6 +30,6 @@ export {
 } from "./reconcile.ts";
 export { saveSnapshot, loadSnapshot, cacheFile, type CacheLoad } from "./cache.ts";
 export { preflight, type PreflightOptions, type PreflightReport } from "./preflight.ts";
-export { haproxyConfigLines, templateLine, PLACEHOLDER_ADDR, type HaproxyConfigInput } from "./haproxy-config.ts";
+export { haproxyConfigLines, parseHaproxyVersion, templateLine, PLACEHOLDER_ADDR, type HaproxyConfigInput } from "./haproxy-config.ts";
 export { readAvailabilityZone, IMDS_BASE_URL, type ImdsOptions } from "./imds.ts";
 export { ClientAgent, type ClientAgentOptions, type ClientTickResult, type PoolStatus, type SnapshotPoller } from "./agent.ts";

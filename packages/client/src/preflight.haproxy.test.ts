@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PreflightError } from "@hsdo/core";
 import { startHaproxy, templateBackend } from "../../../test/helpers/haproxy.ts";
+import { haproxyVersion } from "../../../scripts/haproxy-preflight.mjs";
 import { preflight } from "./preflight.ts";
 import { RuntimeApi } from "./runtime-api.ts";
 import { backendOf } from "./testkit.ts";
@@ -28,7 +29,9 @@ test("preflight passes on a ready HAProxy, with a warning on server ids that are
     size: 4,
     backends: [backendOf("be_ok", "s"), backendOf("be_mixed", "m")],
   });
+  // what `show info` says: the version of the binary the test bed runs
   assert.match(report.version, /^\d+\.\d+/);
+  assert.equal(report.version, haproxyVersion()?.version);
   assert.deepEqual(report.warnings.length, 2, report.warnings.join("\n"));
   assert.match(report.warnings[0] ?? "", /^backend be_mixed: 4 template servers are declared by IP, .* not its address, .*declare them by name:\n +server-template m 1-4 hsdo-parked\.invalid:1 init-addr last,127\.0\.0\.2 disabled check$/s);
   assert.match(report.warnings[1] ?? "", /^backend be_mixed: m1 has id 2, m2 has id 3, m3 has id 4, \.\.\.; consistent hashing uses server ids/);

@@ -12,6 +12,8 @@ export interface FailedCommand {
   line: string;
   severity?: number;
   text: string;
+  /** HAProxy answered in a wording not known for this command (see commands.ts checkAnswer). */
+  unrecognised?: true;
 }
 
 /** The outcome of one tick, as data (planned = would do, sent = did). */
@@ -149,6 +151,7 @@ export class Reconciler {
         failedKeys.add(`${o.command.backend}/${o.command.server}`);
         const failed: FailedCommand = { command: o.command, line: o.line, text: o.text };
         if (o.severity !== undefined) failed.severity = o.severity;
+        if (o.unrecognised) failed.unrecognised = true;
         result.failed.push(failed);
       }
     }

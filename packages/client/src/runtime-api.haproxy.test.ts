@@ -6,6 +6,7 @@ import { RuntimeApiError } from "@hsdo/core";
 import { startHaproxy, templateBackend } from "../../../test/helpers/haproxy.ts";
 import { freePort } from "../../../test/helpers/ports.ts";
 import { RuntimeApi } from "./runtime-api.ts";
+import { checkAnswer, type AnswerOutcome, type RuntimeCommand } from "./commands.ts";
 import { describeServers } from "./testkit.ts";
 
 async function cumConns(command: (line: string) => Promise<string>): Promise<number> {
@@ -144,4 +145,43 @@ test("socket problems become RuntimeApiErrors that name the socket and what to c
   // HAProxy killed: its socket file stays, nobody listens
   await haproxy.proc.stop("SIGKILL");
   await assert.rejects(new RuntimeApi({ socket: haproxy.socket }).send(["show info"]), /connection refused at .*admin\.sock/);
+});
+
+test("every answer of the running HAProxy to set server addr|weight|state is read by meaning, none unrecognised", async (t) => {
+  const haproxy = await startHaproxy({
+    body: [templateBackend("be", "s", 2), "backend be_na", "    server-template n 1-1 example.invalid:80 disabled init-addr none", ""].join("\n"),
+  });
+  t.after(() => haproxy.stop());
+  const addr = (server: string, a: string, port: number): RuntimeCommand => ({ kind: "setAddr", backend: server.startsWith("n") ? "be_na" : "be", server, addr: a, port });
+  const cases: [RuntimeCommand, string, AnswerOutcome][] = [
+    [addr("s1", "10.0.0.1", 80), "address changed, port kept", "succeeded"],
+    [addr("s1", "10.0.0.1", 80), "nothing to change", "succeeded"],
+    [addr("s1", "10.0.0.1", 8080), "port changed, address kept", "succeeded"],
+    [addr("s1", "10.0.0.2", 8081), "both changed", "succeeded"],
+    [addr("s2", "2001:db8::1", 80), "to IPv6", "succeeded"],
+    [addr("n1", "10.0.0.1", 80), "a server without an IP", "failed"],
+    [{ kind: "setAddr", backend: "be", server: "nope", addr: "10.0.0.1", port: 80 }, "no such server", "failed"],
+    [{ kind: "setWeight", backend: "be", server: "s1", weight: 7 }, "weight", "succeeded"],
+    [{ kind: "setWeight", backend: "nope", server: "s1", weight: 7 }, "no such backend", "failed"],
+    [{ kind: "setState", backend: "be", server: "s1", state: "ready" }, "state", "succeeded"],
+    [{ kind: "setState", backend: "be", server: "s9", state: "drain" }, "no such server", "failed"],
+  ];
+  const api = new RuntimeApi({ socket: haproxy.socket });
+  const lines = cases.map(([cmd]) => {
+    const target = `set server ${cmd.backend}/${cmd.server}`;
+    if (cmd.kind === "setAddr") return `${target} addr ${cmd.addr} port ${cmd.port}`;
+    return cmd.kind === "setWeight" ? `${target} weight ${cmd.weight}` : `${target} state ${cmd.state}`;
+  });
+  // one by one: "nothing to change" must follow the change it repeats
+  for (const [i, [cmd, what, want]] of cases.entries()) {
+    const answer = await api.run(lines[i]!);
+    assert.equal(checkAnswer(cmd, answer).outcome, want, `${what}: ${lines[i]} => ${JSON.stringify(answer.text)}`);
+  }
+  // and the server really is where the answers said
+  const state = await haproxy.command("show servers state be");
+  assert.match(state, / s1 10\.0\.0\.2 /);
+  assert.match(state, / 8081 /);
+  // plus a bad weight, refused and recognised as such on every version
+  const bad = await api.run("set server be/s1 weight 300");
+  assert.equal(checkAnswer({ kind: "setWeight", backend: "be", server: "s1", weight: 300 }, bad).outcome, "failed", bad.text);
 });
