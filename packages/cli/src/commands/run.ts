@@ -178,6 +178,7 @@ async function buildServer(config: Config, dynamo: DynamoHandle, metrics: Metric
       maxRemovalFraction: config.server.maxRemovalFraction,
       confirmTicks: config.server.confirmTicks,
     },
+    addresses: { allowLoopback: config.allowLoopback },
     intervalMs: config.intervalMs,
     heartbeatMs: config.server.heartbeatMs,
     dryRun,
