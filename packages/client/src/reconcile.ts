@@ -107,7 +107,8 @@ export class Reconciler {
       const desired = desiredServers(snapshot, backend, this.client, this.addresses);
       for (const d of desired) {
         if (d.problem) result.problems.push(`${backend.name}/${d.server}: ${d.problem}`);
-        if (d.refused && !result.refused?.some((r) => r.pool === backend.pool && r.slot === d.slot)) (result.refused ??= []).push({ pool: backend.pool, slot: d.slot });
+        const counted = result.refused?.some((r) => r.pool === backend.pool && r.slot === d.slot);
+        if (d.refused && !counted) (result.refused ??= []).push({ pool: backend.pool, slot: d.slot });
         desiredByKey.set(`${backend.name}/${d.server}`, JSON.stringify(d));
       }
       const p = plan(desired, servers, backend);
