@@ -24,6 +24,20 @@ test("hsdo config prints the effective configuration with the source of each val
   assert.match(r.stdout, /^pool\s+default\s+\(default\)$/m);
 });
 
+test("hsdo config shows allowLoopback: off by default, on from HSDO_ALLOW_LOOPBACK", async () => {
+  const [off, on, bad] = await Promise.all([
+    runHsdo(["config"]),
+    runHsdo(["config"], { HSDO_ALLOW_LOOPBACK: "true" }),
+    runHsdo(["config"], { HSDO_ALLOW_LOOPBACK: "169.254.169.254" }),
+  ]);
+  assert.equal(off.code, 0, off.stderr);
+  assert.match(off.stdout, /^allowLoopback\s+false\s+\(default\)$/m);
+  assert.equal(on.code, 0, on.stderr);
+  assert.match(on.stdout, /^allowLoopback\s+true\s+\(env HSDO_ALLOW_LOOPBACK\)$/m);
+  assert.notEqual(bad.code, 0, "a switch, not a list of addresses");
+  assert.match(bad.stderr, /HSDO_ALLOW_LOOPBACK: "169\.254\.169\.254" is not valid \(expected true or false\)/);
+});
+
 test("hsdo config --json reads a file and flags; flags win", async () => {
   const dir = mkdtempSync(join(tmpdir(), "hsdo-cfg-"));
   writeFileSync(join(dir, "h.yaml"), "size: 12\npool: filepool\n");
@@ -113,4 +127,5 @@ test("conf/demo.yaml is a valid configuration for --server --client once the dem
   const r = await runHsdo(["config", "--server", "--client", "--config", join(ROOT, "conf/demo.yaml"), "--set", "server.static.file=/tmp/targets.yaml"]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^dynamodb\.endpoint\s+embedded\s+\(file .*conf\/demo\.yaml\)$/m);
+  assert.match(r.stdout, /^allowLoopback\s+true\s+\(file .*conf\/demo\.yaml\)$/m, "the demo's origins listen on 127.0.0.x");
 });

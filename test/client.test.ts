@@ -412,3 +412,47 @@ test("hsdo haproxy-config advises for the HAProxy version: --haproxy-version, el
   assert.equal(offered(unknown.stdout), true);
   assert.match(unknown.stdout, /needs HAProxy 3\.0\+/);
 });
+
+test("table items at 169.254.169.254 and (without allowLoopback) 127.0.0.1: maint on HAProxy, reported and counted; the knob allows 127.x only", async (t) => {
+  const bed = await testbed(t);
+  const pub = await startPublisher(t, bed.db);
+  const head = await pub.publish([ready(1, 1), ready(2, 2), ready(3, 3)]);
+  const client = await startClient(t, bed, "client", { DEBUG: "true" });
+  await waitFor("the snapshot applied", async () => Object.keys(await live(bed.haproxy)).length === 3).catch((e: Error) =>
+    assert.fail(`${e.message}\n${client.proc.output().slice(-3000)}`),
+  );
+
+  // A hand edit (or an older server) moves slot 2 to the metadata service and slot 3 to loopback: valid items, refused addresses.
+  const generation = head.generation + 1;
+  const put = (item: Record<string, unknown>) => bed.db.send(new PutItemCommand({ TableName: TABLE, Item: marshall(item) }));
+  await put({ pool: POOL, slot: 2, state: "ready", addr: "169.254.169.254", port: 80, name: "t2", weight: 5, generation, epoch: pub.epoch });
+  await put({ pool: POOL, slot: 3, state: "ready", addr: "127.0.0.1", port: 80, name: "t3", weight: 5, generation, epoch: pub.epoch });
+  await put({ pool: POOL, slot: 0, generation, epoch: pub.epoch, leader: "test-leader", updatedAt: Date.now(), size: SIZE });
+
+  await waitFor("hsdo_invalid_slots 2", async () => (await client.metric("hsdo_invalid_slots", { pool: POOL })) === 2).catch((e: Error) =>
+    assert.fail(`${e.message}\n${client.proc.output().slice(-3000)}`),
+  );
+  await waitFor("both servers in maint", async () => Object.keys(await live(bed.haproxy)).length === 1);
+  assert.deepEqual(await live(bed.haproxy), { [`${PREFIX}1`]: `10.0.0.1:${PORT}/5` }, "the valid slot keeps serving");
+  const byName = new Map((await servers(bed.haproxy)).map((s) => [s.name, s]));
+  assert.equal(byName.get(`${PREFIX}2`)?.addr, "10.0.0.2", "169.254.169.254 was never set");
+  assert.equal(byName.get(`${PREFIX}3`)?.addr, "10.0.0.3", "127.0.0.1 was never set");
+
+  const log = events(client.proc);
+  const problems = log.filter((e) => e.msg === "cannot reconcile").map((e) => String(e.problem));
+  assert.ok(
+    problems.includes(`${BACKEND}/${PREFIX}2: slot 2 (t2) is refused: addr 169.254.169.254 is link-local (the instance metadata service lives there): never a target`),
+    problems.join("\n"),
+  );
+  assert.ok(problems.some((p) => p.startsWith(`${BACKEND}/${PREFIX}3: slot 3 (t3) is refused: addr 127.0.0.1 is loopback`)), problems.join("\n"));
+  const sent = log.filter((e) => e.msg === "sent").map((e) => String(e.command));
+  for (const line of sent) assert.ok(!line.includes("169.254") && !line.includes("127.0.0.1"), `a sent command carries a refused address: ${line}`);
+  await client.proc.stop("SIGTERM");
+
+  // With allowLoopback, 127.0.0.1 is applied; 169.254.169.254 never (the one-shot run reports it and exits 1).
+  const once = await runHsdo(["--client", "--once"], clientEnv(bed, { HSDO_ALLOW_LOOPBACK: "true" }));
+  assert.equal(once.code, 1, once.stderr);
+  assert.match(once.stderr, /slot 2 \(t2\) is refused: addr 169\.254\.169\.254 is link-local/);
+  assert.doesNotMatch(once.stderr, /slot 3 \(t3\) is refused/);
+  assert.deepEqual(await live(bed.haproxy), { [`${PREFIX}1`]: `10.0.0.1:${PORT}/5`, [`${PREFIX}3`]: `127.0.0.1:${PORT}/5` });
+});

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { startFakeConsul } from "./fakes/consul.ts";
 import { dynaliteWithTable } from "./helpers/dynalite.ts";
-import { startHsdo } from "./helpers/hsdo.ts";
+import { runHsdo, startHsdo } from "./helpers/hsdo.ts";
 import { freePort } from "./helpers/ports.ts";
 import { readPool } from "./helpers/pool.ts";
 import { waitFor } from "./helpers/wait.ts";
@@ -56,5 +56,36 @@ test("Consul mode: passing instances fill slots with their AZ; a critical one dr
   await waitFor("slot 1 is freed after the drain", async () => (await slots())[0]?.state === "free");
   const after = await slots();
   assert.equal(after[1]?.addr, "10.1.0.2", "the other instance kept slot 2");
+  assert.deepEqual(consul.protocolErrors, []);
+});
+
+test("Consul mode: an instance registered at 169.254.169.254 is never published, even with HSDO_ALLOW_LOOPBACK", async (t) => {
+  const { dynalite, db } = await dynaliteWithTable(t, "hsdo");
+  const consul = await startFakeConsul();
+  t.after(() => consul.stop());
+  consul.register({ service: "origin", node: "node-1", address: "10.1.0.1", port: 8080, status: "passing" });
+  // The node is fine; the service registration names the metadata service (a typo, or worse).
+  consul.register({ service: "origin", node: "node-2", address: "10.1.0.2", serviceAddress: "169.254.169.254", port: 8080, status: "passing" });
+  consul.register({ service: "origin", node: "node-3", address: "127.0.0.3", port: 8080, status: "passing" });
+  const env = {
+    SERVER_MODE: "consul",
+    SERVER_CONSUL_API_URL: consul.url,
+    SERVER_CONSUL_SERVICE_NAME: "origin",
+    HSDO_DYNAMODB_ENDPOINT: dynalite.endpoint,
+    AWS_ACCESS_KEY_ID: "test",
+    AWS_SECRET_ACCESS_KEY: "test",
+    AWS_REGION: "us-east-1",
+    HAPROXY_BACKEND_SERVERS_LIST_SIZE: "4",
+    EXPORTER_PORT: "0",
+  };
+  const off = await runHsdo(["--server", "--once"], env);
+  assert.equal(off.code, 0, off.stderr);
+  const addrs = async () => ((await readPool(db, "hsdo", "default"))?.slots ?? []).filter((s) => s.state !== "free").map((s) => s.addr);
+  assert.deepEqual(await addrs(), ["10.1.0.1"]);
+  assert.match(off.stderr, /target kept out: it cannot be published.*169\.254\.169\.254 is link-local/);
+
+  const on = await runHsdo(["--server", "--once"], { ...env, HSDO_ALLOW_LOOPBACK: "yes" });
+  assert.equal(on.code, 0, on.stderr);
+  assert.deepEqual(await addrs(), ["10.1.0.1", "127.0.0.3"], "loopback allowed, link-local never");
   assert.deepEqual(consul.protocolErrors, []);
 });

@@ -444,3 +444,49 @@ test("a busy HTTP port exits 2 with one line naming http.port, not a stack", asy
   assert.match(r.stderr, new RegExp(`hsdo: http\\.port \\(EXPORTER_PORT\\): ${port} cannot be listened on at 127\\.0\\.0\\.1: EADDRINUSE`));
   assert.ok(!/\n\s+at /.test(r.stderr), "no stack trace");
 });
+
+/** The `target kept out` events of a run, as id -> problems. */
+function keptOut(r: HsdoResult): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of events(r.stderr)) if (e.msg === "target kept out: it cannot be published") out[String(e.id)] = String(e.problems);
+  return out;
+}
+
+test("static source: a target at 169.254.169.254 is never published; 127.0.0.1 only with HSDO_ALLOW_LOOPBACK", async (t) => {
+  const { env, file, table } = await bed(t);
+  writeTargets(file, [
+    { addr: "10.0.0.1", port: 80, name: "a" },
+    { addr: "169.254.169.254", port: 80, name: "imds" },
+    { addr: "::ffff:169.254.169.254", port: 80, name: "imds-mapped" },
+    { addr: "127.0.0.1", port: 80, name: "lo" },
+  ]);
+  const off = await runHsdo(["--server", "--once"], { ...env, HSDO_SERVER_ID: "off" });
+  assert.equal(off.code, 0, off.stderr);
+  assert.deepEqual(slotMap(await readPool(db, table, "default")), { 1: "a:ready" });
+  const kept = keptOut(off);
+  assert.deepEqual(Object.keys(kept).sort(), ["imds", "imds-mapped", "lo"]);
+  assert.match(kept.imds!, /addr 169\.254\.169\.254 is link-local \(the instance metadata service lives there\): never a target/);
+  assert.match(kept.lo!, /addr 127\.0\.0\.1 is loopback .*allowLoopback/);
+
+  const on = await runHsdo(["--server", "--once"], { ...env, HSDO_SERVER_ID: "on", HSDO_ALLOW_LOOPBACK: "true" });
+  assert.equal(on.code, 0, on.stderr);
+  assert.deepEqual(slotMap(await readPool(db, table, "default")), { 1: "a:ready", 2: "lo:ready" });
+  assert.deepEqual(Object.keys(keptOut(on)).sort(), ["imds", "imds-mapped"], "the knob allows loopback, never link-local");
+  const pool = await readPool(db, table, "default");
+  assert.ok(!pool?.slots.some((s) => s.addr?.includes("169.254")), "no slot holds the metadata address");
+});
+
+test("AWS source: an instance whose private address is 169.254.169.254 is not published, the others are", async (t) => {
+  const { env, table } = await bed(t);
+  const aws = await startFakeAws();
+  t.after(() => aws.stop());
+  const launch = Date.UTC(2025, 0, 1);
+  aws.setGroup("web", [
+    { id: instanceId(1), ip: "10.0.1.1", az: "us-east-1a", launchTime: launch, lifecycleState: "InService", healthStatus: "Healthy" },
+    { id: instanceId(2), ip: "169.254.169.254", az: "us-east-1a", launchTime: launch + 1000, lifecycleState: "InService", healthStatus: "Healthy" },
+  ]);
+  const r = await runHsdo(["--server", "--once"], { ...env, ...aws.env(), SERVER_MODE: "aws", SERVER_ASG_NAMES: "web", HSDO_SERVER_AWS_PORT: "80", HSDO_ALLOW_LOOPBACK: "1" });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(slotMap(await readPool(db, table, "default")), { 1: `${instanceId(1)}:ready` });
+  assert.match(keptOut(r)[instanceId(2)] ?? "", /link-local/, r.stderr);
+});

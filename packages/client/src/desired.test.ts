@@ -81,3 +81,30 @@ test("invalid, missing and unsafe slots are maint with the reason; nothing unche
   short.slots.pop();
   assert.match(desiredServers(short, backendOf("be", "s"), client)[1]?.problem ?? "", /slot 2 is missing from the snapshot of pool p/);
 });
+
+test("a slot whose address can never be a target is maint with the slot and the reason; allowLoopback allows 127.x only", () => {
+  const snap = snapshotOf("p", 7, [
+    readySlot(1, "169.254.169.254"),
+    readySlot(2, "127.0.0.1"),
+    readySlot(3, "::ffff:127.0.0.9", { state: "drain", weight: 2 }),
+    readySlot(4, "fe80::1"),
+    readySlot(5, "fd00:ec2::254"),
+    readySlot(6, "::ffff:169.254.169.254"),
+    readySlot(7, "10.0.0.7"),
+  ]);
+  const off = desiredServers(snap, backendOf("be", "srv"), client);
+  assert.deepEqual(brief(off), [...[1, 2, 3, 4, 5, 6].map((n) => `srv${n} maint`), "srv7 ready 10.0.0.7:8080 w10"]);
+  assert.equal(off[0]?.problem, "slot 1 (i-1) is refused: addr 169.254.169.254 is link-local (the instance metadata service lives there): never a target");
+  assert.match(off[1]?.problem ?? "", /^slot 2 \(i-2\) is refused: addr 127\.0\.0\.1 is loopback .*allowLoopback: true/);
+  assert.deepEqual(off.map((d) => d.refused === true), [true, true, true, true, true, true, false]);
+  for (const d of off.slice(0, 6)) assert.equal(d.addr, undefined, "a refused address never reaches a command");
+
+  const on = desiredServers(snap, backendOf("be", "srv"), client, { allowLoopback: true });
+  assert.deepEqual(brief(on), ["srv1 maint", "srv2 ready 127.0.0.1:8080 w10", "srv3 drain ::ffff:127.0.0.9:8080 w2", "srv4 maint", "srv5 maint", "srv6 maint", "srv7 ready 10.0.0.7:8080 w10"]);
+  assert.match(on[0]?.problem ?? "", /link-local/);
+  assert.match(on[5]?.problem ?? "", /link-local/);
+
+  // A slot no backend of this client selects is not applied, so not reported either.
+  const dedicated = desiredServers(snapshotOf("p", 1, [readySlot(1, "169.254.169.254", { group: "asg-z", az: "az-z" })]), backendOf("d", "d", { select: "dedicated" }), client);
+  assert.deepEqual(dedicated, [{ server: "d1", slot: 1, state: "maint" }]);
+});

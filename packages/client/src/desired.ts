@@ -1,4 +1,13 @@
-import { isPort, isSafeName, validateSlot, type BackendConfig, type Slot, type Snapshot } from "@hsdo/core";
+import {
+  isPort,
+  isSafeName,
+  targetAddressProblem,
+  validateSlot,
+  type AddressPolicy,
+  type BackendConfig,
+  type Slot,
+  type Snapshot,
+} from "@hsdo/core";
 import type { ServerState } from "./commands.ts";
 
 /** Who this client is, for `dedicated` and `fallback` backends. */
@@ -19,6 +28,8 @@ export interface DesiredServer {
   weight?: number;
   /** Why the server is `maint` when something is wrong (invalid slot, no port): logged and counted. */
   problem?: string;
+  /** The slot's address can never be a target (targetAddressProblem): an invalid slot, counted as one. */
+  refused?: true;
 }
 
 /** Whether a backend takes this slot's target, by its `select`. */
@@ -34,9 +45,17 @@ export function selects(backend: Pick<BackendConfig, "select" | "allInFallback">
 /**
  * One entry per slot 1..head.size: every server gets an explicit state.
  * Each slot is validated again here, whatever the reader did, so that only
- * checked values can become commands; a slot that fails is `maint`.
+ * checked values can become commands; a slot that fails is `maint`. So is a
+ * slot whose address can never be a target (169.254.169.254, loopback
+ * unless `addresses.allowLoopback`), whatever the server or a hand edit of
+ * the table put there: validateSlot only checks what HAProxy can parse.
  */
-export function desiredServers(snapshot: Snapshot, backend: BackendConfig, client: ClientIdentity): DesiredServer[] {
+export function desiredServers(
+  snapshot: Snapshot,
+  backend: BackendConfig,
+  client: ClientIdentity,
+  addresses: AddressPolicy = {},
+): DesiredServer[] {
   const bySlot = new Map<number, Slot>();
   for (const slot of snapshot.slots) {
     if (slot && typeof slot.slot === "number" && !bySlot.has(slot.slot)) bySlot.set(slot.slot, slot);
@@ -67,6 +86,11 @@ export function desiredServers(snapshot: Snapshot, backend: BackendConfig, clien
     const slot = check.slot;
     if (slot.state === "free" || !selects(backend, slot, client)) {
       out.push(maint());
+      continue;
+    }
+    const refused = targetAddressProblem(slot.addr, addresses);
+    if (refused !== undefined) {
+      out.push({ ...maint(`slot ${n} (${slot.name}) is refused: ${refused}`), refused: true });
       continue;
     }
     if (!isSafeName(server)) {

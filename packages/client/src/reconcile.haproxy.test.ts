@@ -300,3 +300,35 @@ test("a refused command is reported by name with HAProxy's answer; that server's
   assert.equal(again.failed.length, 5);
   assert.deepEqual(again.drift, []);
 });
+
+test("a slot at 169.254.169.254, or at 127.0.0.1 without allowLoopback, is put in maint on HAProxy with the problem reported", async (t) => {
+  const be = backendOf("be_ref", "srv");
+  const haproxy = await start([be], 4);
+  t.after(() => haproxy.stop());
+  const api = new RuntimeApi({ socket: haproxy.socket });
+  const reconciler = new Reconciler({ api, backends: [be], client: { az: "", groups: [] } });
+  const first = await reconciler.tick(snapshotOf("p", 4, [readySlot(1, "10.0.0.1"), readySlot(2, "10.0.0.2"), readySlot(3, "10.0.0.3")]));
+  assert.deepEqual([first.failed, first.problems], [[], []]);
+  assert.deepEqual(first.refused, undefined);
+
+  // A hand edit of the table (or an older server) puts the metadata service and loopback in slots 1 and 2.
+  const edited = snapshotOf("p", 4, [readySlot(1, "169.254.169.254"), readySlot(2, "127.0.0.1"), readySlot(3, "10.0.0.3")]);
+  const second = await reconciler.tick(edited);
+  assert.deepEqual(second.failed, []);
+  assert.deepEqual(lines(second.sent), ["set server be_ref/srv1 state maint", "set server be_ref/srv2 state maint"], "no address is set: the refused one never reaches HAProxy");
+  assert.equal(second.problems.length, 2, second.problems.join("\n"));
+  assert.match(second.problems[0]!, /^be_ref\/srv1: slot 1 \(i-1\) is refused: addr 169\.254\.169\.254 is link-local \(the instance metadata service lives there\): never a target$/);
+  assert.match(second.problems[1]!, /^be_ref\/srv2: slot 2 \(i-2\) is refused: addr 127\.0\.0\.1 is loopback/);
+  assert.deepEqual(second.refused, [{ pool: "p", slot: 1 }, { pool: "p", slot: 2 }]);
+  const view = await stateOf(haproxy, "be_ref");
+  assert.deepEqual(view, expectView("srv", 4, { 3: "ready 10.0.0.3:8080 w10" }));
+  const raw = await haproxy.command("show servers state be_ref");
+  assert.ok(!raw.includes("169.254.169.254") && !/\s127\.0\.0\.1\s/.test(raw), `HAProxy never got a refused address:\n${raw}`);
+
+  // The same table with allowLoopback: 127.0.0.1 is applied, 169.254.169.254 still not.
+  const local = new Reconciler({ api, backends: [be], client: { az: "", groups: [] }, allowLoopback: true });
+  const third = await local.tick(edited);
+  assert.deepEqual(third.failed, []);
+  assert.deepEqual(third.refused, [{ pool: "p", slot: 1 }]);
+  assert.deepEqual(await stateOf(haproxy, "be_ref"), expectView("srv", 4, { 2: "ready 127.0.0.1:8080 w10", 3: "ready 10.0.0.3:8080 w10" }));
+});

@@ -1,4 +1,4 @@
-import { errorMessage, isSafeName, type BackendConfig, type Snapshot } from "@hsdo/core";
+import { errorMessage, isSafeName, type AddressPolicy, type BackendConfig, type Snapshot } from "@hsdo/core";
 import { applyCommands } from "./apply.ts";
 import { formatCommand, type RuntimeCommand } from "./commands.ts";
 import { desiredServers, type ClientIdentity, type DesiredServer } from "./desired.ts";
@@ -35,6 +35,8 @@ export interface ReconcileResult {
    * commands were sent or the caller asked for it (`dumpState`).
    */
   serverState?: string;
+  /** Slots kept in `maint` because their address can never be a target (each pool/slot once): counted as invalid slots. */
+  refused?: { pool: string; slot: number }[];
 }
 
 export interface ReconcileTickOptions {
@@ -56,6 +58,8 @@ export interface ReconcilerOptions {
   /** Plan only: show what would be sent, send nothing. */
   dryRun?: boolean;
   observer?: ReconcileObserver;
+  /** Apply loopback targets (configuration `allowLoopback`); other refused addresses are never applied. */
+  allowLoopback?: boolean;
 }
 
 /**
@@ -77,6 +81,7 @@ export class Reconciler {
   private readonly client: ClientIdentity;
   private readonly dryRun: boolean;
   private readonly observer: ReconcileObserver | undefined;
+  private readonly addresses: AddressPolicy;
   /** Desired state of each `backend/server` as last applied without failure: the reference for drift. */
   private readonly applied = new Map<string, string>();
 
@@ -86,6 +91,7 @@ export class Reconciler {
     this.client = options.client;
     this.dryRun = options.dryRun ?? false;
     this.observer = options.observer;
+    this.addresses = { allowLoopback: options.allowLoopback ?? false };
   }
 
   /**
@@ -121,9 +127,11 @@ export class Reconciler {
         result.problems.push(`backend ${backend.name}: pool ${backend.pool} has no snapshot yet; HAProxy left as it is`);
         continue;
       }
-      const desired = desiredServers(snapshot, backend, this.client);
+      const desired = desiredServers(snapshot, backend, this.client, this.addresses);
       for (const d of desired) {
         if (d.problem) result.problems.push(`${backend.name}/${d.server}: ${d.problem}`);
+        const counted = result.refused?.some((r) => r.pool === backend.pool && r.slot === d.slot);
+        if (d.refused && !counted) (result.refused ??= []).push({ pool: backend.pool, slot: d.slot });
         desiredByKey.set(`${backend.name}/${d.server}`, JSON.stringify(d));
       }
       const p = plan(desired, servers, backend);

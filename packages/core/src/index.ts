@@ -2,6 +2,7 @@ export * from "./errors.ts";
 export * from "./clock.ts";
 export * from "./model.ts";
 export * from "./validate.ts";
+export * from "./address.ts";
 export * from "./sleep.ts";
 export * from "./duration.ts";
 export * from "./config/index.ts";

@@ -1,4 +1,5 @@
 import { isIP } from "node:net";
+import { addressClass } from "./address.ts";
 import type { Slot, SlotState, Target } from "./model.ts";
 
 /**
@@ -18,6 +19,13 @@ export const MAX_WEIGHT = 256;
  * zone id (HAProxy refuses `%lo`), and not unspecified (`0.0.0.0` and `::`
  * mean "the client's original destination" to HAProxy: a loop back to
  * itself), broadcast or multicast.
+ *
+ * Structural only: what a value must be to appear in a Runtime API command
+ * (formatCommand) or a table item (validateSlot), so loopback and link-local
+ * pass (the server-template placeholder is 127.0.0.2). Whether an address
+ * may be a *target* is targetAddressProblem's question, asked where targets
+ * enter (the server's targetProblems) and where slots become servers (the
+ * client's desiredServers).
  */
 export function isIpLiteral(value: unknown): value is string {
   if (typeof value !== "string" || value.includes("%")) return false;
@@ -116,15 +124,44 @@ function stamps(item: Record<string, unknown>): Pick<Slot, "generation" | "epoch
   return out;
 }
 
+/** What the configuration allows of addresses that are otherwise never targets. */
+export interface AddressPolicy {
+  /** Allow loopback (127.0.0.0/8, ::1) targets: local setups, the demo and the tests run origins on 127.0.0.x. */
+  allowLoopback?: boolean;
+}
+
+/**
+ * Why `addr` can never be a target, or undefined when it can: not an IP
+ * literal HAProxy takes, or loopback (unless allowed), link-local (the
+ * instance metadata service at 169.254.169.254 and fd00:ec2::254),
+ * unspecified, "this network", multicast, broadcast or reserved, IPv4-mapped
+ * forms included. Only loopback can be allowed, and only by the
+ * configuration (`allowLoopback`); the rest is refused whatever it says.
+ */
+export function targetAddressProblem(addr: unknown, policy: AddressPolicy = {}): string | undefined {
+  if (typeof addr === "string") {
+    const cls = addressClass(addr);
+    const shown = isIP(addr) ? addr : describe(addr);
+    if (cls?.kind === "loopback" && !policy.allowLoopback) {
+      return `addr ${shown} is ${cls.reason}: never a target (allowLoopback: true allows it, for local setups only)`;
+    }
+    if (cls && cls.kind !== "loopback") return `addr ${shown} is ${cls.reason}: never a target`;
+  }
+  if (!isIpLiteral(addr)) return `addr ${describe(addr)} is not an IP address`;
+  return undefined;
+}
+
 /**
  * What would make a source's target unpublishable (the writer refuses any
- * slot that fails validateSlot): checked per target, so one bad target is
+ * slot that fails validateSlot), or must never be a target (an address
+ * targetAddressProblem refuses): checked per target, so one bad target is
  * kept out instead of blocking the whole publication.
  */
-export function targetProblems(t: Target): string[] {
+export function targetProblems(t: Target, policy: AddressPolicy = {}): string[] {
   const problems: string[] = [];
   if (!isSafeName(t.id)) problems.push(`id ${describe(t.id)} is not a name (expected [A-Za-z0-9._:-])`);
-  if (t.health === "ready" && !isIpLiteral(t.addr)) problems.push(`addr ${describe(t.addr)} is not an IP address`);
+  const addrProblem = t.health === "ready" ? targetAddressProblem(t.addr, policy) : undefined;
+  if (addrProblem !== undefined) problems.push(addrProblem);
   if (t.port !== undefined && !isPort(t.port)) problems.push(`port ${describe(t.port)} is not a port (expected 1..65535)`);
   for (const key of ["group", "az"] as const) {
     if (t[key] !== "" && !isSafeName(t[key])) problems.push(`${key} ${describe(t[key])} is not a name (expected [A-Za-z0-9._:-])`);

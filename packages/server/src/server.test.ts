@@ -3,12 +3,12 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { ConfigError, ManualClock, SourceError, type Target } from "@hsdo/core";
+import { ConfigError, ManualClock, SourceError, silentLogger, type LogFields, type Logger, type Target } from "@hsdo/core";
 import { FencedWriter, LeaseKeeper, SlotReader } from "@hsdo/store";
 import { poolItems, putRaw } from "../../store/src/testing.ts";
 import { createTestTable, startDynalite, type DynaliteHandle } from "../../../test/helpers/dynalite.ts";
 import { waitFor } from "../../../test/helpers/wait.ts";
-import { Server } from "./server.ts";
+import { Server, type ServerOptions } from "./server.ts";
 import type { TargetSource } from "./sources/types.ts";
 
 let dynalite: DynaliteHandle;
@@ -53,7 +53,7 @@ class ScriptedSource implements TargetSource {
 }
 
 /** A server on the shared dynalite, owner `owner`, for pool `pool`, with its own manual clock. */
-function makeServer(client: DynamoDBClient, pool: string, owner: string, size: number, source: TargetSource) {
+function makeServer(client: DynamoDBClient, pool: string, owner: string, size: number, source: TargetSource, extra: Partial<ServerOptions> = {}) {
   const clock = new ManualClock();
   const common = { client, table: "hsdo", pool };
   const lease = new LeaseKeeper({ ...common, owner, leaseMs: 60_000, clock });
@@ -67,15 +67,16 @@ function makeServer(client: DynamoDBClient, pool: string, owner: string, size: n
     intervalMs: 100,
     heartbeatMs: 100,
     clock,
+    ...extra,
   });
   return { clock, lease, server };
 }
 
-function setup(size = 4) {
+function setup(size = 4, extra: Partial<ServerOptions> = {}) {
   const pool = `p${++pools}`;
   const client = dynalite.client();
   const source = new ScriptedSource();
-  const { clock, lease, server } = makeServer(client, pool, "s1", size, source);
+  const { clock, lease, server } = makeServer(client, pool, "s1", size, source, extra);
   const reader = new SlotReader({ client, table: "hsdo", pool });
   return { pool, client, clock, source, lease, server, reader, close: () => (lease.stop(), client.destroy()) };
 }
@@ -262,6 +263,49 @@ test("a target with fields that cannot be published is kept out; the others are 
     assert.equal(r.error, undefined, r.error);
     const snap = await s.reader.snapshot();
     assert.deepEqual(snap?.slots.map((x) => x.name ?? "-"), ["a", "-", "-", "-"]);
+  } finally {
+    s.close();
+  }
+});
+
+/** A logger that keeps its warnings, to see what the server reports. */
+function recordingLogger(): Logger & { warnings: { msg: string; fields?: LogFields }[] } {
+  const warnings: { msg: string; fields?: LogFields }[] = [];
+  const log = { ...silentLogger, warnings, warn: (msg: string, fields?: LogFields) => void warnings.push({ msg, fields }) };
+  return { ...log, child: () => log };
+}
+
+test("a target at an address that is never a target (IMDS, loopback by default) is kept out and reported once", async () => {
+  const log = recordingLogger();
+  const s = setup(4, { log });
+  try {
+    s.source.answer = [target("a", 1), target("imds", 2, { addr: "169.254.169.254" }), target("imds6", 3, { addr: "fd00:ec2::254" }), target("lo", 4, { addr: "127.0.0.1" })];
+    await s.server.leaseTick();
+    const r = await s.server.tick();
+    assert.equal(r.error, undefined, r.error);
+    const snap = await s.reader.snapshot();
+    assert.deepEqual(snap?.slots.map((x) => x.name ?? "-"), ["a", "-", "-", "-"]);
+    assert.ok(snap?.slots.every((x) => x.addr === undefined || x.addr === "10.0.0.1"), "no refused address reached the table");
+    const kept = () => log.warnings.filter((w) => w.msg === "target kept out: it cannot be published");
+    assert.deepEqual(kept().map((w) => w.fields?.id), ["imds", "imds6", "lo"]);
+    assert.match(String(kept()[0]?.fields?.problems), /addr 169\.254\.169\.254 is link-local \(the instance metadata service lives there\): never a target/);
+    assert.match(String(kept()[2]?.fields?.problems), /loopback/);
+    await s.server.tick();
+    assert.equal(kept().length, 3, "the same problem is not logged again every tick");
+  } finally {
+    s.close();
+  }
+});
+
+test("allowLoopback publishes a loopback target, and still never a link-local one", async () => {
+  const s = setup(4, { addresses: { allowLoopback: true } });
+  try {
+    s.source.answer = [target("lo", 1, { addr: "127.0.0.7" }), target("imds", 2, { addr: "169.254.169.254" }), target("ll6", 3, { addr: "fe80::1" })];
+    await s.server.leaseTick();
+    const r = await s.server.tick();
+    assert.equal(r.error, undefined, r.error);
+    const snap = await s.reader.snapshot();
+    assert.deepEqual(snap?.slots.map((x) => `${x.name ?? "-"}@${x.addr ?? "-"}`), ["lo@127.0.0.7", "-@-", "-@-", "-@-"]);
   } finally {
     s.close();
   }

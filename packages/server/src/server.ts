@@ -8,6 +8,7 @@ import {
   targetProblems,
   sleep,
   systemClock,
+  type AddressPolicy,
   type Clock,
   type Head,
   type Logger,
@@ -45,6 +46,12 @@ export interface ServerOptions {
   writer: WriterLike;
   reader: ReaderLike;
   step: StepConfig;
+  /**
+   * Which addresses may be published (targetProblems): loopback only when
+   * the configuration allows it (`allowLoopback`); link-local, unspecified,
+   * multicast and broadcast never.
+   */
+  addresses?: AddressPolicy;
   intervalMs: number;
   heartbeatMs: number;
   dryRun?: boolean;
@@ -188,14 +195,15 @@ export class Server {
   }
 
   /**
-   * A target whose fields could not be published is kept out (as pending:
-   * a slot it holds drains with its last good values), logged once, so it
-   * never blocks the others.
+   * A target whose fields could not be published, or whose address can
+   * never be a target (169.254.169.254; loopback unless allowed), is kept
+   * out (as pending: a slot it holds drains with its last good values),
+   * logged once, so it never blocks the others.
    */
   private screen(targets: Target[]): Target[] {
     const bad = new Map<string, string>();
     const out = targets.map((t) => {
-      const problems = targetProblems(t);
+      const problems = targetProblems(t, this.o.addresses);
       if (problems.length === 0) return t;
       bad.set(t.id, problems.join("; "));
       return { ...t, health: "pending" as const };

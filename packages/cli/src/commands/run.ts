@@ -201,6 +201,7 @@ async function buildServer(config: Config, dynamo: DynamoHandle, metrics: Metric
       maxRemovalFraction: config.server.maxRemovalFraction,
       confirmTicks: config.server.confirmTicks,
     },
+    addresses: { allowLoopback: config.allowLoopback },
     intervalMs: config.intervalMs,
     heartbeatMs: config.server.heartbeatMs,
     dryRun,
@@ -290,6 +291,7 @@ async function buildClient(config: Config, dynamo: DynamoHandle, metrics: Metric
     backends: config.client.backends,
     client: { az, groups: config.client.groups },
     dryRun,
+    allowLoopback: config.allowLoopback,
     observer: {
       commandsSent: (backend, n) => metrics.runtimeCommands.inc({ backend, outcome: "ok" }, n),
       commandsFailed: (backend, n) => metrics.runtimeCommands.inc({ backend, outcome: "failed" }, n),
@@ -321,7 +323,9 @@ function recordClientTick(metrics: Metrics, r: ClientTickResult, dryRun: boolean
   metrics.tickDuration.observe({ role: "client" }, r.durationMs / 1000);
   if (r.runtimeError) metrics.tickErrors.inc({ role: "client" });
   for (const p of r.pools) {
-    metrics.invalidSlots.set({ pool: p.pool }, p.invalid);
+    // Items the reader refused, and slots whose address can never be a target: both kept in maint.
+    const refused = r.reconcile?.refused?.filter((x) => x.pool === p.pool).length ?? 0;
+    metrics.invalidSlots.set({ pool: p.pool }, p.invalid + refused);
     if (p.generation !== undefined) metrics.generation.set({ pool: p.pool, role: "client" }, p.generation);
   }
   if (r.runtimeError) metrics.runtimeErrors.inc({ kind: "exchange" });

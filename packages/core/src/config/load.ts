@@ -330,6 +330,7 @@ function finish(values: Map<string, unknown>, sources: Map<string, ValueSource>)
     size: v("size"),
     intervalMs: v("interval"),
     debug: v("debug"),
+    allowLoopback: v("allowLoopback"),
     dynamodb: { table: v("dynamodb.table"), endpoint: v("dynamodb.endpoint"), embeddedPath: v("dynamodb.embeddedPath"), embeddedPort: v("dynamodb.embeddedPort") },
     http: { port: v("http.port"), host: v("http.host") },
     server: {

@@ -66,6 +66,12 @@ export const SCHEMA: readonly KeySpec[] = [
   }),
   key({ path: "debug", kind: "bool", default: false, legacy: ["DEBUG"], doc: "Log debug events." }),
   key({
+    path: "allowLoopback",
+    kind: "bool",
+    default: false,
+    doc: "Allow loopback targets (127.0.0.0/8, ::1), for local setups only: off, the server publishes and the client applies none. Link-local (169.254.169.254, the instance metadata service), unspecified, multicast and broadcast addresses are never targets.",
+  }),
+  key({
     path: "region",
     kind: "string",
     default: "",

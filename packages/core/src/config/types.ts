@@ -105,6 +105,12 @@ export interface Config {
   size: number;
   intervalMs: number;
   debug: boolean;
+  /**
+   * Loopback targets are allowed (local setups, the demo, the tests): both
+   * the server (targetProblems) and the client (desiredServers) refuse them
+   * otherwise. Nothing else that targetAddressProblem refuses can be allowed.
+   */
+  allowLoopback: boolean;
   dynamodb: DynamoConfig;
   http: HttpConfig;
   server: ServerConfig;
