@@ -84,6 +84,7 @@ test(`${RELOADS} reloads of a master-worker HAProxy under request loops: not one
     // No port: each origin's own (they listen on ports of their own).
     HSDO_CLIENT_BACKENDS: JSON.stringify([{ name: "be", prefix: "srv", pool: POOL, select: "all" }]),
     HSDO_CLIENT_CACHE_DIR: dir,
+    HSDO_ALLOW_LOOPBACK: "true", // the origins listen on 127.0.0.1
     HSDO_CLIENT_SERVER_STATE_FILE: stateFile,
     EXPORTER_PORT: "0",
   });
