@@ -105,3 +105,12 @@ test("inherited maintenance and CMAINT do not make a ready server look different
   // IMAINT (tracked server down) and CMAINT: not ours to clear, no command every tick
   assert.deepEqual(plan([want], [actual("srv1", 0x02 | 0x04, "10.0.0.1", 8080, 10)], backend).commands, []);
 });
+
+test("a kept server gets no command whatever HAProxy has, and is not swept into maint as an unwanted server", () => {
+  const keep: DesiredServer = { server: "srv1", slot: 1, state: "keep", reason: "port", problem: "no port" };
+  for (const have of Object.values(ACTUAL)) {
+    assert.deepEqual(plan([keep], [have], backend), { commands: [], problems: [] });
+  }
+  // Missing from HAProxy: nothing to say beyond the keep's own problem.
+  assert.deepEqual(plan([keep], [], backend), { commands: [], problems: [] });
+});
