@@ -165,7 +165,7 @@ export class Reconciler {
       const refusedWeights = new Set(
         result.failed.filter((f) => f.command.kind === "setWeight" && STATIC_LB_REFUSAL.test(f.text)).map((f) => f.command.backend),
       );
-      for (const b of refusedWeights) result.problems.push(`${staticAlgorithmFix(b)}; its servers whose weight was refused are not set this tick`);
+      for (const b of refusedWeights) result.problems.push(`${staticAlgorithmFix(b)}; the weights of its servers cannot be set`);
     }
 
     for (const { backend, desired } of perBackend) {
