@@ -1,4 +1,5 @@
-import { PreflightError, RuntimeApiError, errorMessage, type BackendConfig } from "@hsdo/core";
+import { PreflightError, RuntimeApiError, errorMessage, isSafeName, isWeight, type BackendConfig } from "@hsdo/core";
+import { formatCommand } from "./commands.ts";
 import { templateLine } from "./haproxy-config.ts";
 import { STATIC_LB_REFUSAL } from "./reconcile.ts";
 import type { BatchAnswer, RuntimeSender } from "./runtime-api.ts";
@@ -112,7 +113,7 @@ export async function preflight(
       const server = byName.get(`${backend.prefix}${n}`);
       if (server?.adminFlags.includes("FMAINT")) idle = server;
     }
-    if (idle) probes.push({ backend: backend.name, server: idle, algo });
+    if (idle && isWeight(idle.uweight) && isSafeName(backend.name)) probes.push({ backend: backend.name, server: idle, algo });
     else if (algo === "static-rr") problems.push(staticProblem(backend.name, algo, undefined));
     else if (algo !== undefined && HASH_ALGOS.has(algo)) {
       warnings.push(
@@ -202,9 +203,9 @@ interface Probe {
  * probe changed nothing, an accepted one is undone at once.
  */
 function probeLines(p: Probe): [string, string] {
-  const target = `set server ${p.backend}/${p.server.name} weight`;
-  const weight = p.server.iweight === 1 ? 2 : 1;
-  return [`${target} ${weight}`, `${target} ${p.server.uweight}`];
+  // Rendered like every command hsdo sends: names and weights checked again before the socket.
+  const line = (weight: number) => formatCommand({ kind: "setWeight", backend: p.backend, server: p.server.name, weight });
+  return [line(p.server.iweight === 1 ? 2 : 1), line(p.server.uweight)];
 }
 
 function staticProblem(backend: string, algo: string | undefined, answer: string | undefined): string {
@@ -215,7 +216,7 @@ function staticProblem(backend: string, algo: string | undefined, answer: string
       `so hsdo cannot ramp weights; use a dynamic one:\n      backend ${backend}\n          balance roundrobin`
     );
   }
-  const what = algo ? `\`balance ${algo}\` with map-based hashing (the default hash-type)` : "its load-balancing algorithm";
+  const what = algo ? `\`balance ${algo === "hdr" ? "hdr(...)" : algo}\` with map-based hashing (the default hash-type)` : "its load-balancing algorithm";
   return (
     `backend ${backend}: ${what} is static: HAProxy refuses every weight but 0 and 100%${said}, so hsdo cannot ramp weights; add:\n` +
     `      backend ${backend}\n          hash-type consistent` +
