@@ -12,7 +12,7 @@ import { performance } from "node:perf_hooks";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { assignSlots, type AssignConfig, type BackendConfig, type Slot, type Snapshot, type Target } from "@hsdo/core";
-import { Reconciler, RuntimeApi, desiredServers, parseServersState, plan, type ActualServer, type ClientIdentity } from "@hsdo/client";
+import { Reconciler, RuntimeApi, desiredServers, parseServersState, plan, type ActualServer, type ClientIdentity, type SetServer } from "@hsdo/client";
 import { startHaproxy, templateBackend } from "../test/helpers/haproxy.ts";
 import { ensureHaproxy } from "./haproxy-preflight.mjs";
 
@@ -127,7 +127,9 @@ function benchAssign(): void {
 
 /** HAProxy's view of a backend that already matches the snapshot, as parseServersState would return it. */
 function matchingActual(snapshot: Snapshot, backend: BackendConfig): ActualServer[] {
-  return desiredServers(snapshot, backend, CLIENT).map((d, i) => ({
+  // A kept server (none in these snapshots) is left as HAProxy has it: shown here as maint.
+  const asSet = (d: ReturnType<typeof desiredServers>[number]): SetServer => (d.state === "keep" ? { server: d.server, slot: d.slot, state: "maint" } : d);
+  return desiredServers(snapshot, backend, CLIENT).map(asSet).map((d, i) => ({
     backend: backend.name,
     backendId: 2,
     name: d.server,

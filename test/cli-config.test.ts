@@ -80,6 +80,7 @@ const bad: [string, string[], Record<string, string>, RegExp][] = [
   ["bad --set", ["config", "--set", "size"], {}, /--set: "size" is not key=value/],
   ["unknown variable", ["config"], { HSDO_SERVER_WIEGHT_MAX: "3" }, /HSDO_SERVER_WIEGHT_MAX: "3" is not a known variable/],
   ["unknown flag", ["config", "--sever"], {}, /Unknown argument: sever/],
+  ["portless backend of an AWS pool", ["config", "--client"], { SERVER_ASG_NAMES: "web", HSDO_CLIENT_BACKENDS: '[{"name": "be_app"}]' }, /^hsdo: client\.backends\[0\]\.port: \(unset\) must be set for backend be_app \(set by HSDO_CLIENT_BACKENDS\).*`"port": 8080` in its JSON object.*`server\.aws\.port: 8080`/],
   ["bad backends JSON", ["config"], { HSDO_CLIENT_BACKENDS: '[{"name": "be", "select": "nearest"}]' }, /HSDO_CLIENT_BACKENDS\[0\]\.select: "nearest" is not a selection/],
 ];
 
@@ -98,6 +99,21 @@ test("a bad file names the key and the file", async () => {
   const r = await runHsdo(["config", "--config", join(dir, "h.yaml")]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /server\.wieght: \{"max":3\} is not a known key in .*h\.yaml/);
+});
+
+test("hsdo config --client refuses a portless backend when the file says the AWS targets carry no port", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "hsdo-port-"));
+  const file = join(dir, "h.yaml");
+  writeFileSync(file, "server:\n  mode: aws\n  aws:\n    asgNames: [web]\nclient:\n  backends:\n    - name: be_app\n      prefix: app\n");
+  const r = await runHsdo(["config", "--client", "--config", file]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /^hsdo: client\.backends\[0\]\.port: \(unset\) must be set for backend be_app \(in .*h\.yaml\)/);
+  assert.match(r.stderr, /add the port the instances listen on to that backend \(`port: 8080` under its `- name:` line\), or set `server\.aws\.port: 8080`/);
+  assert.ok(!/\n\s+at /.test(r.stderr), "no stack trace");
+  // The same file with the port given passes.
+  writeFileSync(file, "server:\n  mode: aws\n  aws:\n    asgNames: [web]\n    port: 8080\nclient:\n  backends:\n    - name: be_app\n      prefix: app\n");
+  const ok = await runHsdo(["config", "--client", "--config", file]);
+  assert.equal(ok.code, 0, ok.stderr);
 });
 
 test("the README's metrics table lists every metric of the registry", async () => {

@@ -36,7 +36,7 @@ class RecordingReconciler {
   async tick(snaps: Snapshot | readonly Snapshot[]): Promise<ReconcileResult> {
     const list = Array.isArray(snaps) ? snaps : [snaps as Snapshot];
     this.applied.push(...list.map((s) => s.head.generation));
-    return { dryRun: false, planned: [], sent: [], failed: [], drift: [], problems: [] };
+    return { dryRun: false, planned: [], sent: [], failed: [], drift: [], problems: [], kept: [] };
   }
 }
 

@@ -1,12 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { Slot } from "@hsdo/core";
-import { desiredServers, type DesiredServer } from "./desired.ts";
+import { PreflightError, type Slot } from "@hsdo/core";
+import { checkPortOmissions, desiredServers, portOmissions, type DesiredServer } from "./desired.ts";
 import { backendOf, readySlot, snapshotOf } from "./testkit.ts";
 
 const client = { az: "az-a", groups: ["asg-a"] };
 const brief = (list: DesiredServer[]) =>
-  list.map((d) => (d.state === "maint" ? `${d.server} maint` : `${d.server} ${d.state} ${d.addr}:${d.port} w${d.weight}`));
+  list.map((d) =>
+    d.state === "keep" ? `${d.server} keep` : d.state === "maint" ? `${d.server} maint` : `${d.server} ${d.state} ${d.addr}:${d.port} w${d.weight}`,
+  );
 
 test("select all: one entry per slot, ready and drain carry address, port and weight, free is maint", () => {
   const snap = snapshotOf("p", 4, [
@@ -20,12 +22,63 @@ test("select all: one entry per slot, ready and drain carry address, port and we
   assert.ok(got.every((d) => d.problem === undefined));
 });
 
-test("the backend's port wins over the target's; no port at all is maint with a problem", () => {
-  const snap = snapshotOf("p", 2, [readySlot(1, "10.0.0.1", { port: 9000 }), readySlot(2, "10.0.0.2", { port: undefined })]);
-  assert.deepEqual(brief(desiredServers(snap, backendOf("be", "s", { port: 80 }), client)), ["s1 ready 10.0.0.1:80 w10", "s2 ready 10.0.0.2:80 w10"]);
+test("the backend's port wins over the target's; no port at all keeps the server as it is, with a problem naming the fix", () => {
+  const snap = snapshotOf("p", 3, [
+    readySlot(1, "10.0.0.1", { port: 9000 }),
+    readySlot(2, "10.0.0.2", { port: undefined }),
+    readySlot(3, "10.0.0.3", { port: undefined, state: "drain" }),
+  ]);
+  assert.deepEqual(brief(desiredServers(snap, backendOf("be", "s", { port: 80 }), client)), [
+    "s1 ready 10.0.0.1:80 w10",
+    "s2 ready 10.0.0.2:80 w10",
+    "s3 drain 10.0.0.3:80 w10",
+  ]);
   const noPort = desiredServers(snap, backendOf("be", "s"), client);
-  assert.deepEqual(brief(noPort), ["s1 ready 10.0.0.1:9000 w10", "s2 maint"]);
-  assert.match(noPort[1]?.problem ?? "", /slot 2 \(i-2\) has no port and backend be sets none/);
+  assert.deepEqual(brief(noPort), ["s1 ready 10.0.0.1:9000 w10", "s2 keep", "s3 keep"]);
+  assert.deepEqual(noPort[1], {
+    server: "s2",
+    slot: 2,
+    state: "keep",
+    reason: "port",
+    problem:
+      "slot 2 (i-2) of pool p has no port and backend be sets none: add `port: <port the targets listen on>` (e.g. `port: 8080`) " +
+      "under backend be in client.backends, or have the server store one (server.aws.port for ASGs, the service's port in Consul, " +
+      "`port` in the static file); left as it is",
+  });
+  // A free or unselected slot needs no port: maint as always.
+  const freeToo = snapshotOf("p", 2, [readySlot(1, "10.0.0.1", { port: undefined, group: "asg-z", az: "az-z" })]);
+  assert.deepEqual(brief(desiredServers(freeToo, backendOf("be", "s", { select: "dedicated" }), client)), ["s1 maint", "s2 maint"]);
+});
+
+test("portOmissions: the start-up check against the data lists, per backend without port, the live slots without one", () => {
+  const snap = snapshotOf("p", 4, [
+    readySlot(1, "10.0.0.1", { port: undefined }),
+    readySlot(2, "10.0.0.2"),
+    readySlot(4, "10.0.0.4", { port: undefined, group: "asg-z", az: "az-z" }),
+  ]);
+  const backends = [
+    backendOf("be_all", "a"),
+    backendOf("be_port", "b", { port: 80 }),
+    backendOf("be_ded", "d", { select: "dedicated" }),
+    backendOf("be_fb", "f", { select: "fallback" }),
+    backendOf("be_other", "o", { pool: "other" }),
+  ];
+  const found = portOmissions([snap], backends, client);
+  assert.deepEqual(
+    found.map((f) => [f.backend, f.slots]),
+    [
+      ["be_all", [1, 4]],
+      ["be_ded", [1]],
+      ["be_fb", [4]],
+    ],
+  );
+  assert.match(found[0]!.problem, /^backend be_all sets no port and 2 live slot\(s\) of pool p carry none \(slot 1, 4\): add `port: 8080` \(the port the targets listen on\) under backend be_all in client.backends/);
+  assert.throws(
+    () => checkPortOmissions([snap], backends, client),
+    (err: unknown) => err instanceof PreflightError && /^the servers of be_all, be_ded, be_fb cannot be set:\n  - backend be_all /.test(err.message),
+  );
+  assert.doesNotThrow(() => checkPortOmissions([snap], [backendOf("be_port", "b", { port: 80 })], client));
+  assert.doesNotThrow(() => checkPortOmissions([], backends, client), "no snapshot yet: nothing to check");
 });
 
 test("dedicated takes the client's groups or AZ; fallback the others, or everything with allInFallback", () => {
@@ -75,7 +128,7 @@ test("invalid, missing and unsafe slots are maint with the reason; nothing unche
   assert.match(got[4]?.problem ?? "", /weight 300 is not a weight/);
   assert.match(got[6]?.problem ?? "", /group "a;b" is not a name/);
   assert.match(got[7]?.problem ?? "", /slot 8 is invalid: state "gone"/);
-  for (const d of got.slice(0, 8)) assert.equal(d.addr, undefined);
+  for (const d of got.slice(0, 8)) assert.equal(d.state === "keep" ? undefined : d.addr, undefined);
 
   const short = snapshotOf("p", 2, [readySlot(1, "10.0.0.1")]);
   short.slots.pop();
@@ -96,8 +149,8 @@ test("a slot whose address can never be a target is maint with the slot and the 
   assert.deepEqual(brief(off), [...[1, 2, 3, 4, 5, 6].map((n) => `srv${n} maint`), "srv7 ready 10.0.0.7:8080 w10"]);
   assert.equal(off[0]?.problem, "slot 1 (i-1) is refused: addr 169.254.169.254 is link-local (the instance metadata service lives there): never a target");
   assert.match(off[1]?.problem ?? "", /^slot 2 \(i-2\) is refused: addr 127\.0\.0\.1 is loopback .*allowLoopback: true/);
-  assert.deepEqual(off.map((d) => d.refused === true), [true, true, true, true, true, true, false]);
-  for (const d of off.slice(0, 6)) assert.equal(d.addr, undefined, "a refused address never reaches a command");
+  assert.deepEqual(off.map((d) => d.state !== "keep" && d.refused === true), [true, true, true, true, true, true, false]);
+  for (const d of off.slice(0, 6)) assert.equal(d.state !== "keep" ? d.addr : "kept", undefined, "a refused address never reaches a command");
 
   const on = desiredServers(snap, backendOf("be", "srv"), client, { allowLoopback: true });
   assert.deepEqual(brief(on), ["srv1 maint", "srv2 ready 127.0.0.1:8080 w10", "srv3 drain ::ffff:127.0.0.9:8080 w2", "srv4 maint", "srv5 maint", "srv6 maint", "srv7 ready 10.0.0.7:8080 w10"]);

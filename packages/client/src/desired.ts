@@ -1,4 +1,5 @@
 import {
+  PreflightError,
   isPort,
   isSafeName,
   targetAddressProblem,
@@ -18,18 +19,42 @@ export interface ClientIdentity {
   groups: readonly string[];
 }
 
-/** What one server of one backend should be. addr, port and weight are set only for ready and drain. */
-export interface DesiredServer {
+/**
+ * What one server of one backend should be: a state to drive it to, or
+ * `keep` when the client cannot know what it should be (see KeptServer).
+ */
+export type DesiredServer = SetServer | KeptServer;
+
+/** A state to drive the server to. addr, port and weight are set only for ready and drain. */
+export interface SetServer {
   server: string;
   slot: number;
   state: ServerState;
   addr?: string;
   port?: number;
   weight?: number;
-  /** Why the server is `maint` when something is wrong (invalid slot, no port): logged and counted. */
+  /** Why the server is `maint` when something is wrong (invalid slot): logged and counted. */
   problem?: string;
   /** The slot's address can never be a target (targetAddressProblem): an invalid slot, counted as one. */
   refused?: true;
+}
+
+/**
+ * "Cannot reconcile": the slot is live but the client cannot know what its
+ * server should be (no port from the target nor the backend, a server name it
+ * cannot address). The server is left exactly as HAProxy has it, no command at
+ * all: taking a serving server down because of a configuration omission would
+ * turn a missing line into an outage. Invalid table items are not kept: they
+ * are `maint`, hsdo must not serve what it cannot check.
+ */
+export interface KeptServer {
+  server: string;
+  slot: number;
+  state: "keep";
+  /** Why, for logs and readiness: names the backend and what to change. */
+  problem: string;
+  /** What is missing: `port` (the backend needs `port`), `name` (the prefix makes no usable name). */
+  reason: "port" | "name";
 }
 
 /** Whether a backend takes this slot's target, by its `select`. */
@@ -49,6 +74,8 @@ export function selects(backend: Pick<BackendConfig, "select" | "allInFallback">
  * slot whose address can never be a target (169.254.169.254, loopback
  * unless `addresses.allowLoopback`), whatever the server or a hand edit of
  * the table put there: validateSlot only checks what HAProxy can parse.
+ * A valid
+ * live slot the client cannot turn into a server (no port known) is `keep`.
  */
 export function desiredServers(
   snapshot: Snapshot,
@@ -66,7 +93,7 @@ export function desiredServers(
   const out: DesiredServer[] = [];
   for (let n = 1; n <= snapshot.head.size; n++) {
     const server = `${backend.prefix}${n}`;
-    const maint = (problem?: string): DesiredServer =>
+    const maint = (problem?: string): SetServer =>
       problem === undefined ? { server, slot: n, state: "maint" } : { server, slot: n, state: "maint", problem };
 
     if (invalid.has(n)) {
@@ -93,17 +120,19 @@ export function desiredServers(
       out.push({ ...maint(`slot ${n} (${slot.name}) is refused: ${refused}`), refused: true });
       continue;
     }
+    const keep = (reason: KeptServer["reason"], problem: string): KeptServer => ({ server, slot: n, state: "keep", problem, reason });
     if (!isSafeName(server)) {
-      out.push(maint(`server name ${JSON.stringify(server)} is not a name (check the backend's prefix)`));
+      out.push(keep("name", `server name ${JSON.stringify(server)} is not a name (check the backend's prefix); left as it is`));
       continue;
     }
     const port = backend.port ?? slot.port;
     if (!isPort(port)) {
       out.push(
-        maint(
+        keep(
+          "port",
           backend.port === undefined
-            ? `slot ${n} (${slot.name}) has no port and backend ${backend.name} sets none: set the backend's port`
-            : `backend ${backend.name} port ${JSON.stringify(backend.port)} is not a port (expected 1..65535)`,
+            ? `${noPortProblem(backend, n, slot.name)}; left as it is`
+            : `backend ${backend.name} port ${JSON.stringify(backend.port)} is not a port (expected 1..65535); left as it is`,
         ),
       );
       continue;
@@ -111,4 +140,57 @@ export function desiredServers(
     out.push({ server, slot: n, state: slot.state, addr: slot.addr as string, port, weight: slot.weight });
   }
   return out;
+}
+
+/** The problem text of a live slot without a port for a backend without one: names the backend and the line to add. */
+function noPortProblem(backend: Pick<BackendConfig, "name" | "pool">, slot: number, target: string | undefined): string {
+  return (
+    `slot ${slot}${target ? ` (${target})` : ""} of pool ${backend.pool} has no port and backend ${backend.name} sets none: ` +
+    `add \`port: <port the targets listen on>\` (e.g. \`port: 8080\`) under backend ${backend.name} in client.backends, ` +
+    "or have the server store one (server.aws.port for ASGs, the service's port in Consul, `port` in the static file)"
+  );
+}
+
+/**
+ * The start-up check against the data: for each backend without `port`, the
+ * live slots of its pool's snapshot (table or cache) that carry no port and
+ * that it selects. Empty when every server's port is known. Pure: the caller
+ * turns a non-empty answer into a PreflightError (see `checkPortOmissions`).
+ */
+export function portOmissions(
+  snapshots: readonly Snapshot[],
+  backends: readonly BackendConfig[],
+  client: ClientIdentity,
+): { backend: string; slots: number[]; problem: string }[] {
+  const byPool = new Map(snapshots.map((s) => [s.pool, s]));
+  const out: { backend: string; slots: number[]; problem: string }[] = [];
+  for (const backend of backends) {
+    if (backend.port !== undefined) continue;
+    const snapshot = byPool.get(backend.pool);
+    if (!snapshot) continue;
+    const slots = desiredServers(snapshot, backend, client)
+      .filter((d): d is KeptServer => d.state === "keep" && d.reason === "port")
+      .map((d) => d.slot);
+    if (slots.length === 0) continue;
+    out.push({
+      backend: backend.name,
+      slots,
+      problem:
+        `backend ${backend.name} sets no port and ${slots.length} live slot(s) of pool ${backend.pool} carry none ` +
+        `(slot ${slots.slice(0, 5).join(", ")}${slots.length > 5 ? ", ..." : ""}): add \`port: 8080\` (the port the targets listen on) ` +
+        `under backend ${backend.name} in client.backends, or have the server store one ` +
+        "(server.aws.port for ASGs, the service's port in Consul, `port` in the static file)",
+    });
+  }
+  return out;
+}
+
+/**
+ * Throws one PreflightError (exit 2) listing every backend of `portOmissions`:
+ * for start-up, on the first snapshot of each pool, before anything is applied.
+ */
+export function checkPortOmissions(snapshots: readonly Snapshot[], backends: readonly BackendConfig[], client: ClientIdentity): void {
+  const found = portOmissions(snapshots, backends, client);
+  if (found.length === 0) return;
+  throw new PreflightError(`the servers of ${found.map((f) => f.backend).join(", ")} cannot be set:\n  - ${found.map((f) => f.problem).join("\n  - ")}`);
 }

@@ -18,7 +18,16 @@ export {
   type AdminFlag,
   type OpState,
 } from "./servers-state.ts";
-export { desiredServers, selects, type DesiredServer, type ClientIdentity } from "./desired.ts";
+export {
+  desiredServers,
+  selects,
+  portOmissions,
+  checkPortOmissions,
+  type DesiredServer,
+  type SetServer,
+  type KeptServer,
+  type ClientIdentity,
+} from "./desired.ts";
 export { plan, canonicalIp, type Plan } from "./plan.ts";
 export { applyCommands, type CommandResult } from "./apply.ts";
 export {
@@ -27,6 +36,9 @@ export {
   type ReconcileResult,
   type ReconcileObserver,
   type FailedCommand,
+  type KeptEntry,
+  STATIC_LB_REFUSAL,
+  staticAlgorithmFix,
 } from "./reconcile.ts";
 export { saveSnapshot, loadSnapshot, cacheFile, type CacheLoad } from "./cache.ts";
 export { preflight, type PreflightOptions, type PreflightReport } from "./preflight.ts";

@@ -144,6 +144,7 @@ test("property: after every prefix of a server's commands, a live server holds t
       const { commands } = plan([want], [have], backend);
       const before: Held = { state: have.state, addr: have.addr, port: have.port, weight: have.uweight };
       const old = { addr: before.addr, port: before.port, weight: before.weight };
+      if (want.state === "keep") return;
       const next = { addr: want.addr, port: want.port, weight: want.weight };
       let held = before;
       for (let i = 0; i <= commands.length; i++) {
@@ -166,4 +167,13 @@ test("property: after every prefix of a server's commands, a live server holds t
     }),
     { numRuns: 2000 },
   );
+});
+
+test("a kept server gets no command whatever HAProxy has, and is not swept into maint as an unwanted server", () => {
+  const keep: DesiredServer = { server: "srv1", slot: 1, state: "keep", reason: "port", problem: "no port" };
+  for (const have of Object.values(ACTUAL)) {
+    assert.deepEqual(plan([keep], [have], backend), { commands: [], problems: [] });
+  }
+  // Missing from HAProxy: nothing to say beyond the keep's own problem.
+  assert.deepEqual(plan([keep], [], backend), { commands: [], problems: [] });
 });

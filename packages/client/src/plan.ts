@@ -62,6 +62,8 @@ export function plan(
   const b = backend.name;
 
   for (const want of desired) {
+    // "Cannot reconcile": left exactly as HAProxy has it (desiredServers reported why).
+    if (want.state === "keep") continue;
     const have = byName.get(want.server);
     if (!have) {
       problems.push(

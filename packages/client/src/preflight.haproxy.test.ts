@@ -102,3 +102,70 @@ test("preflight refuses a socket at level operator", async (t) => {
     new RegExp(`the socket's level is "operator": hsdo needs \`stats socket ${operator} ... level admin\``),
   );
 });
+
+/** A backend of 3 template servers with the given balance lines. */
+const algoBackend = (name: string, ...lines: string[]) =>
+  [`backend ${name}`, ...lines.map((l) => `    ${l}`), `    server-template ${name}- 1-3 127.0.0.2:80 disabled`, ""].join("\n");
+
+test("preflight refuses a backend whose algorithm refuses weights, naming it and the line to add; dynamic ones pass, weights untouched", async (t) => {
+  const haproxy = await startHaproxy({
+    body: [
+      algoBackend("be_uri", "balance uri"),
+      algoBackend("be_uric", "balance uri", "hash-type consistent"),
+      algoBackend("be_rr", "balance roundrobin"),
+      algoBackend("be_srr", "balance static-rr"),
+      algoBackend("be_src", "balance source"),
+    ].join("\n"),
+  });
+  t.after(() => haproxy.stop());
+  const api = new RuntimeApi({ socket: haproxy.socket });
+  const of = (name: string) => backendOf(name, `${name}-`);
+  // A weight set earlier on a server in maint must come out of the check as it was.
+  assert.equal(await haproxy.command("set server be_rr/be_rr-1 weight 7"), "\n");
+  const weights = async (name: string) => (await haproxy.command(`show servers state ${name}`)).split("\n").slice(2).filter(Boolean).map((l) => l.split(" ").slice(7, 9).join("/"));
+  const before = { rr: await weights("be_rr"), uric: await weights("be_uric") };
+
+  const ok = await preflight(api, { size: 3, backends: [of("be_uric"), of("be_rr")] });
+  assert.deepEqual(ok.warnings, []);
+  assert.deepEqual(await weights("be_rr"), before.rr);
+  assert.deepEqual(before.rr, ["7/1", "1/1", "1/1"]);
+  assert.deepEqual(await weights("be_uric"), before.uric);
+
+  await assert.rejects(preflight(api, { size: 3, backends: [of("be_uri"), of("be_uric"), of("be_srr"), of("be_src")] }), (err: unknown) => {
+    assert.ok(err instanceof PreflightError);
+    const refusal = JSON.stringify("Backend is using a static LB algorithm and only accepts weights '0%' and '100%'.");
+    assert.equal(
+      err.message,
+      [
+        `HAProxy at ${haproxy.socket} is not ready for hsdo:`,
+        `  - backend be_uri: \`balance uri\` with map-based hashing (the default hash-type) is static: HAProxy refuses every weight but 0 and 100% (HAProxy: ${refusal}), so hsdo cannot ramp weights; add:`,
+        "      backend be_uri",
+        "          hash-type consistent",
+        `  - backend be_srr: \`balance static-rr\` is a static algorithm: HAProxy refuses every weight but 0 and 100% (HAProxy: ${refusal}), so hsdo cannot ramp weights; use a dynamic one:`,
+        "      backend be_srr",
+        "          balance roundrobin",
+        `  - backend be_src: \`balance source\` with map-based hashing (the default hash-type) is static: HAProxy refuses every weight but 0 and 100% (HAProxy: ${refusal}), so hsdo cannot ramp weights; add:`,
+        "      backend be_src",
+        "          hash-type consistent",
+        "(`hsdo haproxy-config` prints every line hsdo expects)",
+      ].join("\n"),
+    );
+    return true;
+  });
+  for (const name of ["be_uri", "be_srr", "be_src"]) assert.deepEqual(await weights(name), ["1/1", "1/1", "1/1"], `${name} unchanged`);
+});
+
+test("without a server in maintenance (or without probing), the algo field of show stat is what is known", async (t) => {
+  const haproxy = await startHaproxy({ body: [algoBackend("be_uri", "balance uri"), algoBackend("be_srr", "balance static-rr"), algoBackend("be_rr", "balance roundrobin")].join("\n") });
+  t.after(() => haproxy.stop());
+  const api = new RuntimeApi({ socket: haproxy.socket });
+  const of = (name: string) => backendOf(name, `${name}-`);
+  // Every server live: nothing to probe without touching traffic.
+  for (const name of ["be_uri", "be_rr"]) for (const n of [1, 2, 3]) assert.equal(await haproxy.command(`set server ${name}/${name}-${n} state ready`), "\n");
+  const report = await preflight(api, { size: 3, backends: [of("be_uri"), of("be_rr")] });
+  assert.deepEqual(report.warnings, [
+    "backend be_uri: balance uri refuses weights unless hashing is consistent, and no server is in maintenance to check it harmlessly; make sure `backend be_uri` has `hash-type consistent`",
+  ]);
+  // static-rr is static whatever else: refused on its name alone, here without the probe (a dry run).
+  await assert.rejects(preflight(api, { size: 3, backends: [of("be_srr")], probeWeights: false }), /backend be_srr: `balance static-rr` is a static algorithm: HAProxy refuses every weight but 0 and 100%, so hsdo cannot ramp weights; use a dynamic one:\n {6}backend be_srr\n {10}balance roundrobin/);
+});

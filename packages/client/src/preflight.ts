@@ -1,5 +1,7 @@
-import { PreflightError, RuntimeApiError, errorMessage, type BackendConfig } from "@hsdo/core";
+import { PreflightError, RuntimeApiError, errorMessage, isSafeName, isWeight, type BackendConfig } from "@hsdo/core";
+import { formatCommand } from "./commands.ts";
 import { templateLine } from "./haproxy-config.ts";
+import { STATIC_LB_REFUSAL } from "./reconcile.ts";
 import type { BatchAnswer, RuntimeSender } from "./runtime-api.ts";
 import { parseServersState, type ActualServer } from "./servers-state.ts";
 
@@ -7,7 +9,16 @@ export interface PreflightOptions {
   backends: readonly BackendConfig[];
   /** Slots per pool: every backend needs servers `<prefix>1..<prefix><size>`. */
   size: number;
+  /**
+   * Probe each backend's algorithm with a weight change on a server in forced
+   * maintenance, put back in the same batch (default true). Without it (a dry
+   * run that must change nothing), only `show stat`'s algo field is used.
+   */
+  probeWeights?: boolean;
 }
+
+/** Algorithms of `show stat`'s algo field that hash the request: static with the default map-based hashing. */
+const HASH_ALGOS = new Set(["uri", "source", "hdr", "url_param", "rdp-cookie", "url-param", "hash"]);
 
 export interface PreflightReport {
   /** HAProxy's version, from `show info`. */
@@ -30,12 +41,11 @@ export async function preflight(
   const where = api.socket;
   let answers: BatchAnswer[];
   try {
-    answers = await api.send(["show info", "show cli level", ...backends.map((b) => `show servers state ${b.name}`)]);
+    answers = await api.send(["show info", "show cli level", "show stat -1 2 -1", ...backends.map((b) => `show servers state ${b.name}`)]);
   } catch (err) {
-    const message = err instanceof RuntimeApiError ? err.message : errorMessage(err);
-    throw new PreflightError(`HAProxy's Runtime API (client.socket) cannot be used: ${message}`, { cause: err });
+    throw unusable(err);
   }
-  const [info, level, ...states] = answers;
+  const [info, level, stat, ...states] = answers;
   if (!info?.ok || !/^Name: HAProxy$/m.test(info.text)) {
     throw new PreflightError(
       `${where} does not answer "show info" as HAProxy does (got ${JSON.stringify((info?.text ?? "").slice(0, 120))}): ` +
@@ -52,6 +62,8 @@ export async function preflight(
     );
   }
 
+  const probes: Probe[] = [];
+  const algos = stat?.ok ? backendAlgorithms(stat.text) : new Map<string, string>();
   backends.forEach((backend, i) => {
     const answer = states[i];
     const fix = templateLine(backend, size);
@@ -103,6 +115,21 @@ export async function preflight(
           `declare them by name:\n          ${fix}`,
       );
     }
+    const algo = algos.get(backend.name);
+    // The probe needs a server that carries no traffic: one in forced maintenance.
+    let idle: ActualServer | undefined;
+    for (let n = 1; n <= size && (options.probeWeights ?? true) && !idle; n++) {
+      const server = byName.get(`${backend.prefix}${n}`);
+      if (server?.adminFlags.includes("FMAINT")) idle = server;
+    }
+    if (idle && isWeight(idle.uweight) && isSafeName(backend.name)) probes.push({ backend: backend.name, server: idle, algo });
+    else if (algo === "static-rr") problems.push(staticProblem(backend.name, algo, undefined));
+    else if (algo !== undefined && HASH_ALGOS.has(algo)) {
+      warnings.push(
+        `backend ${backend.name}: balance ${algo} refuses weights unless hashing is consistent, and no server is in maintenance to check it ` +
+          `harmlessly; make sure \`backend ${backend.name}\` has \`hash-type consistent\``,
+      );
+    }
     if (otherIds.length > 0) {
       warnings.push(
         `backend ${backend.name}: ${otherIds.slice(0, 3).join(", ")}${otherIds.length > 3 ? ", ..." : ""}; ` +
@@ -111,6 +138,30 @@ export async function preflight(
       );
     }
   });
+
+  if (probes.length > 0) {
+    let answers: BatchAnswer[];
+    try {
+      answers = await api.send(probes.flatMap((p) => probeLines(p)));
+    } catch (err) {
+      throw unusable(err);
+    }
+    probes.forEach((p, i) => {
+      const [probe, restore] = [answers[2 * i], answers[2 * i + 1]];
+      if (probe?.ok && probe.text === "") {
+        if (!restore?.ok || restore.text !== "") {
+          warnings.push(
+            `backend ${p.backend}: could not put ${p.server.name}'s weight back to ${p.server.uweight} after the weight check ` +
+              `(HAProxy answered ${JSON.stringify(restore?.text ?? "nothing")}); it is in maintenance, hsdo sets its weight when it uses it`,
+          );
+        }
+      } else if (probe && STATIC_LB_REFUSAL.test(probe.text)) {
+        problems.push(staticProblem(p.backend, p.algo, probe.text));
+      } else {
+        warnings.push(`backend ${p.backend}: could not check that it accepts weights (HAProxy answered ${JSON.stringify(probe?.text ?? "nothing")})`);
+      }
+    });
+  }
 
   if (problems.length > 0) {
     throw new PreflightError(
@@ -137,4 +188,65 @@ function ranges(prefix: string, numbers: readonly number[]): string {
     prev = n;
   }
   return parts.join(", ");
+}
+
+function unusable(err: unknown): PreflightError {
+  const message = err instanceof RuntimeApiError ? err.message : errorMessage(err);
+  return new PreflightError(`HAProxy's Runtime API (client.socket) cannot be used: ${message}`, { cause: err });
+}
+
+interface Probe {
+  backend: string;
+  server: ActualServer;
+  /** `show stat`'s algo field, when HAProxy printed one. */
+  algo: string | undefined;
+}
+
+/**
+ * The Runtime API has no "algorithm and hash type" query (show stat's algo
+ * says `uri` for map-based and consistent hashing alike), so the real signal
+ * is HAProxy's own rule (src/server.c): a weight other than 0 and the
+ * server's initial weight is refused on a static algorithm. The probe asks
+ * for such a weight on a server in forced maintenance (it carries no
+ * traffic) and, in the same batch, puts back the weight it had: a refused
+ * probe changed nothing, an accepted one is undone at once.
+ */
+function probeLines(p: Probe): [string, string] {
+  // Rendered like every command hsdo sends: names and weights checked again before the socket.
+  const line = (weight: number) => formatCommand({ kind: "setWeight", backend: p.backend, server: p.server.name, weight });
+  return [line(p.server.iweight === 1 ? 2 : 1), line(p.server.uweight)];
+}
+
+function staticProblem(backend: string, algo: string | undefined, answer: string | undefined): string {
+  const said = answer ? ` (HAProxy: ${JSON.stringify(answer)})` : "";
+  if (algo === "static-rr") {
+    return (
+      `backend ${backend}: \`balance static-rr\` is a static algorithm: HAProxy refuses every weight but 0 and 100%${said}, ` +
+      `so hsdo cannot ramp weights; use a dynamic one:\n      backend ${backend}\n          balance roundrobin`
+    );
+  }
+  const what = algo ? `\`balance ${algo === "hdr" ? "hdr(...)" : algo}\` with map-based hashing (the default hash-type)` : "its load-balancing algorithm";
+  return (
+    `backend ${backend}: ${what} is static: HAProxy refuses every weight but 0 and 100%${said}, so hsdo cannot ramp weights; add:\n` +
+    `      backend ${backend}\n          hash-type consistent` +
+    (algo ? "" : "\n      (or, if it is `balance static-rr`, use `balance roundrobin`)")
+  );
+}
+
+/** `show stat -1 2 -1` (CSV, backends only): backend name -> algo, when the field exists (it does on 2.6). */
+function backendAlgorithms(csv: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const lines = csv.split("\n");
+  const header = (lines[0] ?? "").replace(/^#\s*/, "").split(",");
+  const px = header.indexOf("pxname");
+  const sv = header.indexOf("svname");
+  const algo = header.indexOf("algo");
+  if (px < 0 || sv < 0 || algo < 0) return out;
+  for (const line of lines.slice(1)) {
+    const f = line.split(",");
+    const name = f[px];
+    const value = f[algo];
+    if (f[sv] === "BACKEND" && name && value) out.set(name, value);
+  }
+  return out;
 }

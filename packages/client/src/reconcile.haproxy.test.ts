@@ -332,3 +332,66 @@ test("a slot at 169.254.169.254, or at 127.0.0.1 without allowLoopback, is put i
   assert.deepEqual(third.refused, [{ pool: "p", slot: 1 }]);
   assert.deepEqual(await stateOf(haproxy, "be_ref"), expectView("srv", 4, { 2: "ready 127.0.0.1:8080 w10", 3: "ready 10.0.0.3:8080 w10" }));
 });
+
+test("cannot reconcile: a portless slot for a portless backend leaves the live server untouched and reports it", async (t) => {
+  const be = backendOf("be_np", "s");
+  const haproxy = await start([be], 3);
+  t.after(() => haproxy.stop());
+  const reconciler = new Reconciler({ api: new RuntimeApi({ socket: haproxy.socket }), backends: [be], client: { az: "", groups: [] } });
+  // s1 serves 10.0.0.1:8080 at weight 7, s2 is drained at weight 3, from targets that had a port.
+  const first = await reconciler.tick(snapshotOf("p", 3, [readySlot(1, "10.0.0.1", { weight: 7 }), readySlot(2, "10.0.0.2", { state: "drain", weight: 3 })]));
+  assert.deepEqual([first.failed, first.problems, first.kept], [[], [], []]);
+  const before = await stateOf(haproxy, "be_np");
+  assert.deepEqual(before, expectView("s", 3, { 1: "ready 10.0.0.1:8080 w7", 2: "drain 10.0.0.2:8080 w3" }));
+  const raw = await haproxy.command("show servers state be_np");
+
+  // The same slots now carry no port (e.g. the server lost `server.aws.port`), with a new address and weight;
+  // slot 3 is a newcomer without port. Nothing can be known: nothing is sent, each is reported.
+  const portless = snapshotOf("p", 3, [
+    readySlot(1, "10.0.0.11", { port: undefined, weight: 1 }),
+    readySlot(2, "10.0.0.2", { port: undefined, state: "ready", weight: 10 }),
+    readySlot(3, "10.0.0.3", { port: undefined }),
+  ]);
+  const second = await reconciler.tick(portless);
+  assert.deepEqual([second.planned, second.sent, second.failed], [[], [], []]);
+  assert.deepEqual(
+    second.kept.map((k) => [k.backend, k.server, k.slot, k.reason]),
+    [
+      ["be_np", "s1", 1, "port"],
+      ["be_np", "s2", 2, "port"],
+      ["be_np", "s3", 3, "port"],
+    ],
+  );
+  assert.equal(second.problems.length, 3);
+  assert.match(second.problems[0] ?? "", /^be_np\/s1: slot 1 \(i-1\) of pool p has no port and backend be_np sets none: add `port: <port the targets listen on>`.*under backend be_np in client\.backends.*; left as it is$/);
+  assert.deepEqual(await stateOf(haproxy, "be_np"), before, "address, weight and state unchanged");
+  // Byte for byte, but for the time since the last change.
+  const strip = (text: string) => text.split("\n").map((l) => l.split(" ").filter((_, i) => i !== 9).join(" "));
+  assert.deepEqual(strip(await haproxy.command("show servers state be_np")), strip(raw));
+
+  // Once the port is known again (the backend sets one), the servers are driven as usual.
+  const fixed = new Reconciler({ api: new RuntimeApi({ socket: haproxy.socket }), backends: [{ ...be, port: 9090 }], client: { az: "", groups: [] } });
+  const third = await fixed.tick(portless);
+  assert.deepEqual([third.failed, third.problems, third.kept], [[], [], []]);
+  assert.deepEqual(await stateOf(haproxy, "be_np"), expectView("s", 3, { 1: "ready 10.0.0.11:9090 w1", 2: "ready 10.0.0.2:9090 w10", 3: "ready 10.0.0.3:9090 w10" }));
+});
+
+test("a backend that refuses weights (balance uri, map-based) is reported with the line to add", async (t) => {
+  const be = backendOf("be_uri", "u", { port: 80 });
+  const haproxy = await startHaproxy({ body: ["backend be_uri", "    balance uri", "    server-template u 1-2 127.0.0.2:80 disabled", ""].join("\n") });
+  t.after(() => haproxy.stop());
+  const reconciler = new Reconciler({ api: new RuntimeApi({ socket: haproxy.socket }), backends: [be], client: { az: "", groups: [] } });
+  const r = await reconciler.tick(snapshotOf("p", 2, [readySlot(1, "10.0.0.1", { weight: 5 })]));
+  assert.deepEqual(
+    r.failed.map((f) => [f.line, f.text]),
+    [
+      ["set server be_uri/u1 weight 5", "Backend is using a static LB algorithm and only accepts weights '0%' and '100%'."],
+      // never live at a weight that is not the target's
+      ["set server be_uri/u1 state ready", 'not sent: "set server be_uri/u1 weight 5" failed before it'],
+    ],
+  );
+  assert.ok(
+    r.problems.some((p) => /^backend be_uri uses a static load-balancing algorithm.*add `hash-type consistent` under `backend be_uri`.*the weights of its servers cannot be set$/.test(p)),
+    r.problems.join("\n"),
+  );
+});

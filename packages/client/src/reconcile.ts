@@ -1,7 +1,7 @@
 import { errorMessage, isSafeName, type AddressPolicy, type BackendConfig, type Snapshot } from "@hsdo/core";
 import { applyCommands } from "./apply.ts";
 import { formatCommand, type RuntimeCommand } from "./commands.ts";
-import { desiredServers, type ClientIdentity, type DesiredServer } from "./desired.ts";
+import { desiredServers, type ClientIdentity, type DesiredServer, type KeptServer } from "./desired.ts";
 import { plan } from "./plan.ts";
 import type { RuntimeExchange, RuntimeSender } from "./runtime-api.ts";
 import { mergeServersStates } from "./server-state-file.ts";
@@ -27,7 +27,7 @@ export interface ReconcileResult {
   failed: FailedCommand[];
   /** Planned commands that repair drift: the server's desired state had not changed since it was last applied. */
   drift: RuntimeCommand[];
-  /** What could not be reconciled and why (invalid slots, missing servers or backends, no snapshot). */
+  /** What could not be reconciled and why (invalid slots, missing servers or backends, no snapshot, kept servers, refused weights). */
   problems: string[];
   /**
    * HAProxy's `show servers state` of the driven backends, in the server-state
@@ -37,11 +37,42 @@ export interface ReconcileResult {
   serverState?: string;
   /** Slots kept in `maint` because their address can never be a target (each pool/slot once): counted as invalid slots. */
   refused?: { pool: string; slot: number }[];
+  /**
+   * "Cannot reconcile": live slots whose server was left exactly as HAProxy
+   * has it (no command), because the client cannot know what it should be
+   * (no port known, a name it cannot address). Also in `problems`; a distinct
+   * list so readiness and metrics can tell them from passing trouble.
+   */
+  kept: KeptEntry[];
 }
 
 export interface ReconcileTickOptions {
   /** Dump the servers' state even if nothing was sent (first apply, new HAProxy process, missing file). */
   dumpState?: boolean;
+}
+
+export interface KeptEntry {
+  backend: string;
+  server: string;
+  slot: number;
+  reason: KeptServer["reason"];
+  problem: string;
+}
+
+/**
+ * HAProxy's refusal of `set server ... weight` on a backend whose algorithm
+ * is static (static-rr, or a map-based hash): src/server.c,
+ * server_parse_weight_change_request, same text from 1.x to 3.x.
+ */
+export const STATIC_LB_REFUSAL = /static LB algorithm/i;
+
+/** The fix for a backend whose algorithm refuses weights, as said at start-up and at run time. */
+export function staticAlgorithmFix(backend: string): string {
+  return (
+    `backend ${backend} uses a static load-balancing algorithm, and HAProxy refuses every weight but 0 and 100%: ` +
+    `with \`balance uri\` (or source, hdr, url_param, rdp-cookie) add \`hash-type consistent\` under \`backend ${backend}\`; ` +
+    "with `balance static-rr` use `balance roundrobin`"
+  );
 }
 
 /** Hooks for metrics, called after each applied tick (not in dry-run); counts are per backend. */
@@ -107,7 +138,7 @@ export class Reconciler {
     const byPool = new Map<string, Snapshot>();
     for (const s of Array.isArray(snapshots) ? snapshots : [snapshots as Snapshot]) byPool.set(s.pool, s);
 
-    const result: ReconcileResult = { dryRun: this.dryRun, planned: [], sent: [], failed: [], drift: [], problems: [] };
+    const result: ReconcileResult = { dryRun: this.dryRun, planned: [], sent: [], failed: [], drift: [], problems: [], kept: [] };
     const usable = this.backends.filter((b) => {
       if (isSafeName(b.name) && isSafeName(b.prefix)) return true;
       result.problems.push(`backend ${JSON.stringify(b.name)} (prefix ${JSON.stringify(b.prefix)}) is not a name: skipped`);
@@ -130,8 +161,10 @@ export class Reconciler {
       const desired = desiredServers(snapshot, backend, this.client, this.addresses);
       for (const d of desired) {
         if (d.problem) result.problems.push(`${backend.name}/${d.server}: ${d.problem}`);
-        const counted = result.refused?.some((r) => r.pool === backend.pool && r.slot === d.slot);
-        if (d.refused && !counted) (result.refused ??= []).push({ pool: backend.pool, slot: d.slot });
+        if (d.state === "keep") result.kept.push({ backend: backend.name, server: d.server, slot: d.slot, reason: d.reason, problem: d.problem });
+        else if (d.refused && !result.refused?.some((r) => r.pool === backend.pool && r.slot === d.slot)) {
+          (result.refused ??= []).push({ pool: backend.pool, slot: d.slot });
+        }
         desiredByKey.set(`${backend.name}/${d.server}`, JSON.stringify(d));
       }
       const p = plan(desired, servers, backend);
@@ -162,11 +195,17 @@ export class Reconciler {
         if (o.unrecognised) failed.unrecognised = true;
         result.failed.push(failed);
       }
+      const refusedWeights = new Set(
+        result.failed.filter((f) => f.command.kind === "setWeight" && STATIC_LB_REFUSAL.test(f.text)).map((f) => f.command.backend),
+      );
+      for (const b of refusedWeights) result.problems.push(`${staticAlgorithmFix(b)}; the weights of its servers cannot be set`);
     }
 
     for (const { backend, desired } of perBackend) {
       const present = new Set((actual.get(backend.name) ?? []).map((s) => s.name));
       for (const d of desired) {
+        // A kept server had nothing applied: what was last applied stays the reference for drift.
+        if (d.state === "keep") continue;
         const key = `${backend.name}/${d.server}`;
         if (present.has(d.server) && !failedKeys.has(key)) this.applied.set(key, JSON.stringify(d));
         else this.applied.delete(key);

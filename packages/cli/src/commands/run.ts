@@ -274,7 +274,8 @@ function printDryRun(r: ServerTickResult, out: Out): void {
 
 async function buildClient(config: Config, dynamo: DynamoHandle, metrics: Metrics, log: Logger, dryRun: boolean, out: Out) {
   const api = new RuntimeApi({ socket: config.client.socket, timeoutMs: config.client.timeoutMs, batchBytes: config.client.batchBytes });
-  const report = await preflight(api, { backends: config.client.backends, size: config.size });
+  // A dry run changes nothing, not even the weight probe it puts back at once.
+  const report = await preflight(api, { backends: config.client.backends, size: config.size, probeWeights: !dryRun });
   for (const w of report.warnings) log.warn("preflight", { warning: w });
   log.info("HAProxy ready", { version: report.version, socket: config.client.socket, backends: config.client.backends.map((b) => b.name) });
   let az = config.client.az;

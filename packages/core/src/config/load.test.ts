@@ -169,3 +169,49 @@ test("secrets are never shown in values of errors", () => {
   const { config } = resolve({ env: { CONSUL_HTTP_TOKEN: "s3cr3t" } });
   assert.equal(config.server.consul.token, "s3cr3t");
 });
+
+test("--client refuses a portless backend of an AWS pool whose targets carry no port, naming the backend and the line to add", () => {
+  const file = (text: string) => ({ name: "hsdo.yaml", text });
+  const portless = "client:\n  backends:\n    - name: be_app\n      prefix: app\n";
+  const aws = "server:\n  mode: aws\n  aws:\n    asgNames: [web]\n";
+  assert.throws(
+    () => checkClientConfig(resolve({ file: file(aws + portless) })),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.key, "client.backends[0].port");
+      assert.match(err.message, /^client\.backends\[0\]\.port: \(unset\) must be set for backend be_app \(in hsdo\.yaml\)/);
+      assert.match(err.message, /`port: 8080` under its `- name:` line/);
+      assert.match(err.message, /or set `server\.aws\.port: 8080` \(HSDO_SERVER_AWS_PORT\)/);
+      return true;
+    },
+  );
+  // ASG names alone (the default mode is aws) say as much; so does SERVER_MODE=aws alone.
+  assert.throws(() => checkClientConfig(resolve({ file: file(portless), env: { SERVER_ASG_NAMES: "web" } })), /backend be_app/);
+  assert.throws(() => checkClientConfig(resolve({ file: file(portless), env: { SERVER_MODE: "aws" } })), /backend be_app/);
+  // JSON in the environment: the fix is written as JSON.
+  assert.throws(
+    () => checkClientConfig(resolve({ env: { SERVER_MODE: "aws", HSDO_CLIENT_BACKENDS: '[{"name":"be_env"}]' } })),
+    /backend be_env \(set by HSDO_CLIENT_BACKENDS\).*`"port": 8080` in its JSON object/,
+  );
+  // Either port makes it knowable.
+  assert.doesNotThrow(() => checkClientConfig(resolve({ file: file(aws + portless.replace("prefix: app", "prefix: app\n      port: 8080")) })));
+  assert.doesNotThrow(() => checkClientConfig(resolve({ file: file(aws + portless), env: { HSDO_SERVER_AWS_PORT: "8080" } })));
+});
+
+test("--client leaves portless backends to the data when the configuration cannot tell", () => {
+  const file = (text: string) => ({ name: "hsdo.yaml", text });
+  const portless = "client:\n  backends:\n    - name: be_app\n";
+  // Nothing about the server (a client-only file): the server may run Consul or a static file.
+  assert.doesNotThrow(() => checkClientConfig(resolve({ file: file(portless) })));
+  // Consul (port 0 is possible) and static files (port optional) are only knowable at run time.
+  assert.doesNotThrow(() => checkClientConfig(resolve({ file: file(portless), env: { SERVER_MODE: "consul" } })));
+  assert.doesNotThrow(() => checkClientConfig(resolve({ file: file(portless), env: { SERVER_MODE: "static" } })));
+  // A backend of another pool is fed by a server this file does not describe.
+  assert.doesNotThrow(() =>
+    checkClientConfig(resolve({ file: file("client:\n  backends:\n    - { name: be_other, pool: other }\n"), env: { SERVER_ASG_NAMES: "web" } })),
+  );
+  // HSDO's variables always give a port (CLIENT_HAPROXY_BACKEND_SERVER_PORT, 80 when unset), as HSDO did.
+  const legacy = resolve({ env: { SERVER_ASG_NAMES: "web", CLIENT_HAPROXY_BACKEND_NAME: "be", CLIENT_HAPROXY_FALLBACK_BACKEND_NAME: "fb", CLIENT_ALL_SERVERS_IN_FALLBACK_BACKEND: "true" } });
+  assert.deepEqual(legacy.config.client.backends.map((b) => b.port), [80, 80]);
+  assert.doesNotThrow(() => checkClientConfig(legacy));
+});

@@ -147,7 +147,7 @@ export const SCHEMA: readonly KeySpec[] = [
     optional: true,
     min: 1,
     max: 65535,
-    doc: "Port stored with ASG targets; unset leaves it to each client backend's port.",
+    doc: "Port stored with ASG targets; unset leaves it to each client backend's port, and then `hsdo --client` refuses a backend of this pool without `port`.",
   }),
   key({
     path: "server.consul.url",
@@ -275,7 +275,7 @@ export const SCHEMA: readonly KeySpec[] = [
     path: "client.backends",
     kind: "backends",
     default: [DEFAULT_BACKEND],
-    doc: "HAProxy backends to drive: name, prefix, port, pool, select (all|dedicated|fallback), allInFallback. JSON in the environment; HSDO's CLIENT_HAPROXY_* variables build it too.",
+    doc: "HAProxy backends to drive: name, prefix, port (unset: the target's own port, which ASG targets only have with server.aws.port), pool, select (all|dedicated|fallback), allInFallback. JSON in the environment; HSDO's CLIENT_HAPROXY_* variables build it too.",
   }),
   key({
     path: "client.cacheDir",
