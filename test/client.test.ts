@@ -148,12 +148,12 @@ test("start-up checks: a missing backend, a too small server-template, a wrong s
 
   assert.equal(missing.code, 2, missing.stderr);
   assert.match(missing.stderr, /backend nope does not exist in HAProxy/);
-  assert.match(missing.stderr, /backend nope\n\s+server-template nope 1-4 127\.0\.0\.2:8080 disabled check/);
+  assert.match(missing.stderr, /backend nope\n\s+server-template nope 1-4 hsdo-parked\.invalid:1 init-addr last,127\.0\.0\.2 disabled check/);
   assertNoStack(missing.stderr);
 
   assert.equal(small.code, 2, small.stderr);
   assert.match(small.stderr, /backend small has 4 of the 10 servers small1\.\.small10 \(missing small5\.\.small10\)/);
-  assert.match(small.stderr, /server-template small 1-10 127\.0\.0\.2:8080 disabled check/);
+  assert.match(small.stderr, /server-template small 1-10 hsdo-parked\.invalid:1 init-addr last,127\.0\.0\.2 disabled check/);
   assertNoStack(small.stderr);
 
   assert.equal(wrong.code, 2, wrong.stderr);

@@ -91,3 +91,44 @@ test("the head is polled with the applied generation, so an unchanged pool costs
   await a.tick();
   assert.deepEqual(poller.polls, [undefined, 7]);
 });
+
+test("the first snapshot of a pool is checked at start-up and a refusal ends the tick; later snapshots never are", async () => {
+  const checked: number[] = [];
+  const poller = new ScriptedPoller();
+  const reconciler = new RecordingReconciler();
+  const a = new ClientAgent({
+    pollers: [poller],
+    reconciler,
+    cacheDir: "",
+    origin: ORIGIN,
+    serverStateFile: "",
+    maxSnapshotAgeMs: 10_000,
+    intervalMs: 1000,
+    clock: new ManualClock(),
+    checkFirstSnapshot: (s) => {
+      checked.push(s.head.generation);
+      if (s.head.generation === 1) throw new Error("backend be sets no port");
+    },
+  });
+  poller.current = snapshot(1);
+  await assert.rejects(a.tick(), /backend be sets no port/);
+  assert.deepEqual(reconciler.applied, [], "nothing applied from a snapshot the configuration cannot drive");
+
+  const b = new ClientAgent({
+    pollers: [poller],
+    reconciler,
+    cacheDir: "",
+    origin: ORIGIN,
+    serverStateFile: "",
+    maxSnapshotAgeMs: 10_000,
+    intervalMs: 1000,
+    clock: new ManualClock(),
+    checkFirstSnapshot: (s) => void checked.push(s.head.generation),
+  });
+  poller.current = snapshot(2);
+  await b.tick();
+  poller.current = snapshot(3);
+  await b.tick();
+  assert.deepEqual(checked, [1, 2], "only the first snapshot of each run is checked");
+  assert.deepEqual(reconciler.applied, [2, 3]);
+});

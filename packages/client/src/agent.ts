@@ -36,6 +36,14 @@ export interface ClientAgentOptions {
   onTick?: (result: ClientTickResult) => void;
   /** Called when a new HAProxy process is seen behind the socket. */
   onNewProcess?: (pid: string) => void;
+  /**
+   * Start-up check of each pool's first snapshot (from the cache or the
+   * first read), before anything is applied: what it throws (a
+   * PreflightError for a configuration that cannot drive these slots) ends
+   * the run. Later snapshots are never checked this way: at run time a
+   * client keeps HAProxy's state instead of exiting.
+   */
+  checkFirstSnapshot?: (snapshot: Snapshot) => void;
 }
 
 export interface PoolStatus {
@@ -92,6 +100,9 @@ export class ClientAgent {
   /** The state file must be written at the next reconcile (first apply, new HAProxy process, failed write). */
   private stateFileDue: boolean;
   private haproxyPid: string | undefined;
+  /** Until the first tick is over: first snapshots are checked (checkFirstSnapshot). */
+  private startingUp = true;
+  private readonly checked = new Set<string>();
   lastRuntimeError: string | undefined;
 
   constructor(options: ClientAgentOptions) {
@@ -137,6 +148,7 @@ export class ClientAgent {
   async restore(): Promise<ClientTickResult | undefined> {
     if (!this.cacheLoaded) await this.loadCache();
     if (this.snapshots.size === 0) return undefined;
+    this.checkFirstSnapshots();
     const started = this.clock.monotonic();
     const result = await this.reconcile(started);
     this.o.onTick?.(result);
@@ -151,9 +163,21 @@ export class ClientAgent {
     const deadline = AbortSignal.timeout(Math.max(200, this.o.intervalMs));
     // Pools are read side by side: one slow or black-holed read must not delay the others.
     await Promise.all(this.o.pollers.map((p) => this.read(p, deadline)));
+    if (this.startingUp) {
+      this.startingUp = false;
+      this.checkFirstSnapshots();
+    }
     const result = await this.reconcile(started);
     this.o.onTick?.(result);
     return result;
+  }
+
+  private checkFirstSnapshots(): void {
+    for (const [pool, snap] of this.snapshots) {
+      if (this.checked.has(pool)) continue;
+      this.checked.add(pool);
+      this.o.checkFirstSnapshot?.(snap);
+    }
   }
 
   private async reconcile(started: number): Promise<ClientTickResult> {

@@ -105,7 +105,7 @@ test("preflight refuses a socket at level operator", async (t) => {
 
 /** A backend of 3 template servers with the given balance lines. */
 const algoBackend = (name: string, ...lines: string[]) =>
-  [`backend ${name}`, ...lines.map((l) => `    ${l}`), `    server-template ${name}- 1-3 127.0.0.2:80 disabled`, ""].join("\n");
+  [`backend ${name}`, ...lines.map((l) => `    ${l}`), `    server-template ${name}- 1-3 hsdo-parked.invalid:1 init-addr last,127.0.0.2 disabled`, ""].join("\n");
 
 test("preflight refuses a backend whose algorithm refuses weights, naming it and the line to add; dynamic ones pass, weights untouched", async (t) => {
   const haproxy = await startHaproxy({

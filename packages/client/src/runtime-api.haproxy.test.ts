@@ -44,7 +44,7 @@ test("one batch, one connection, one checked answer per command; a failure is na
   assert.deepEqual(
     answers.slice(0, 5).map((a) => [a.command, a.ok, a.severity, a.text]),
     [
-      ["set server be/srv1 addr 10.0.0.1 port 8080", true, 4, "IP changed from '127.0.0.2' to '10.0.0.1', port changed from '80' to '8080' by 'stats socket command'"],
+      ["set server be/srv1 addr 10.0.0.1 port 8080", true, 4, "IP changed from '127.0.0.2' to '10.0.0.1', port changed from '1' to '8080' by 'stats socket command'"],
       ["set server be/srv1 weight 12", true, undefined, ""],
       ["set server be/nosuch state ready", false, 3, "No such server."],
       ["set server be/srv1 state ready", true, undefined, ""],

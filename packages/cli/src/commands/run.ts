@@ -14,7 +14,7 @@ import {
 } from "@hsdo/core";
 import { FencedWriter, LeaseKeeper, SlotReader } from "@hsdo/store";
 import { Server, type ServerTickResult } from "@hsdo/server";
-import { ClientAgent, Reconciler, RuntimeApi, preflight, readAvailabilityZone, type ClientTickResult } from "@hsdo/client";
+import { ClientAgent, Reconciler, RuntimeApi, checkPortOmissions, preflight, readAvailabilityZone, type ClientTickResult } from "@hsdo/client";
 import { loadConfig } from "../load-config.ts";
 import { createLogger } from "../logger.ts";
 import { Metrics } from "../metrics.ts";
@@ -78,13 +78,17 @@ export async function runCommand(args: RunArgs, out: Out): Promise<number> {
     // A one-shot server must reach DynamoDB; a long-running process (and a client, which can fall back on its cache) warns and keeps trying.
     const mustReach = once && Boolean(args.server);
     const tableCheck = checkDynamoTable(dynamo, { mustReach, log, observe: metrics.observeDynamo });
+    // Awaited below (server, --once) or watched as a role (client): never an unhandled rejection meanwhile.
+    tableCheck.catch(() => undefined);
     if (args.server) {
       const reached = await tableCheck;
       if (reached) await checkSizeAgainstPool(resolved, dynamo, mustReach, log);
       server = await buildServer(config, dynamo, metrics, log.child({ role: "server" }), dryRun, out);
       cleanup.push(() => server?.close());
     }
-    // A client alone does not wait on DynamoDB to start: it restores HAProxy from its cache first; a missing table still stops it.
+    // A long-running client does not wait on DynamoDB to start: it restores HAProxy from its cache first;
+    // a missing table still stops it. A one-shot run needs the table anyway, and says first what is wrong with it.
+    if (args.client && once) await tableCheck;
     if (args.client) client = await buildClient(config, dynamo, metrics, log.child({ role: "client" }), dryRun, out);
 
     if (once) {
@@ -315,6 +319,7 @@ async function buildClient(config: Config, dynamo: DynamoHandle, metrics: Metric
     log,
     onTick: (r) => recordClientTick(metrics, r, dryRun, out),
     onNewProcess: () => metrics.haproxyProcesses.inc(),
+    checkFirstSnapshot: (snapshot) => checkPortOmissions([snapshot], config.client.backends, { az, groups: config.client.groups }),
   });
   metrics.snapshotAges = () => agent.ages();
   return { agent };
