@@ -1,6 +1,6 @@
 # The table of every pool: partition key `pool` (S), sort key `slot` (N).
 # In each pool, slot -1 is the leader lease, 0 the head, 1..N the slots
-# (shared/DESIGN.md, "DynamoDB layout"). The key schema must stay what
+# (docs/ARCHITECTURE.md, "The table"). The key schema must stay what
 # packages/store/src/table.ts creates and checks; test/terraform.test.ts
 # compares the two.
 resource "aws_dynamodb_table" "hsdo" {

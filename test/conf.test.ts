@@ -4,6 +4,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parse as parseYaml } from "yaml";
 import { Metrics } from "../packages/cli/src/metrics.ts";
 import { ROOT, runHsdo } from "./helpers/hsdo.ts";
 import { haproxyBinary } from "../scripts/haproxy-preflight.mjs";
@@ -319,4 +320,31 @@ test("the Grafana dashboard charts every hsdo metric, with names and labels hsdo
     const charted = [...used].some((u) => u === name || u.replace(/_(bucket|sum|count)$/, "") === base);
     assert.ok(charted, `metric ${name} has a panel in conf/grafana-dashboard.json`);
   }
+});
+
+test("conf/prometheus/alerts.yaml: every rule queries metrics and labels hsdo serves; staleness is an alert, not unreadiness", () => {
+  const doc = parseYaml(readFileSync(join(ROOT, "conf/prometheus/alerts.yaml"), "utf8")) as {
+    groups: { name: string; rules: { alert: string; expr: string; for?: string; labels: Record<string, string>; annotations: Record<string, string> }[] }[];
+  };
+  const served = new Map<string, string[]>();
+  for (const m of new Metrics({ processMetrics: false }).registry.getMetricsAsArray()) {
+    served.set(m.name, [...((m as unknown as { labelNames?: readonly string[] }).labelNames ?? [])]);
+  }
+  const rules = doc.groups.flatMap((g) => g.rules);
+  assert.ok(rules.length >= 5);
+  for (const r of rules) {
+    assert.match(r.alert, /^Hsdo[A-Z][A-Za-z]+$/);
+    assert.ok(["warning", "critical"].includes(r.labels.severity ?? ""), `${r.alert} has a severity`);
+    assert.ok(r.annotations.summary && r.annotations.description, `${r.alert} says what and what to look at`);
+    const names = [...r.expr.matchAll(/\bhsdo_[a-z_]+\b/g)].map((m) => m[0]);
+    assert.ok(names.length > 0, `${r.alert} queries an hsdo metric`);
+    for (const n of names) assert.ok(served.has(n), `${r.alert}: ${n} is a metric hsdo serves`);
+    for (const m of r.expr.matchAll(/\b(?:by|without) \(([^)]*)\)/g)) {
+      for (const label of (m[1] ?? "").split(",").map((l) => l.trim())) {
+        assert.ok(label === "instance" || names.some((n) => served.get(n)?.includes(label)), `${r.alert}: label ${label} exists on ${names.join(", ")}`);
+      }
+    }
+  }
+  const stale = rules.find((r) => r.alert === "HsdoSnapshotStale");
+  assert.match(stale?.expr ?? "", /hsdo_snapshot_age_seconds/);
 });

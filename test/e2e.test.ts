@@ -5,7 +5,7 @@
 // dedicated backend (its AZ's origins) and a fallback backend (the other
 // AZ's). A background sampler polls both HAProxy sockets, the table and the
 // fake's lifecycle completions during the whole story and checks the
-// invariant (DESIGN.md): slot k holds the same origin on both nodes, a live
+// invariant (docs/ARCHITECTURE.md): slot k holds the same origin on both nodes, a live
 // origin never changes slot, dedicated/fallback split by AZ, and no
 // lifecycle action is completed while its instance still holds a slot.
 import { test, type TestContext } from "node:test";

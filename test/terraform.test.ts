@@ -214,7 +214,7 @@ test("the table has the key schema, attributes and billing mode the store create
   assert.equal(TABLE_KEY_SCHEMA.length, 2, "the store's key schema has a partition and a sort key");
   assert.equal(table.hash_key, keyOf("HASH"), "hash_key is the store's partition key");
   assert.equal(table.range_key, keyOf("RANGE"), "range_key is the store's sort key");
-  // DESIGN.md: partition key `pool` (S), sort key `slot` (N).
+  // docs/ARCHITECTURE.md, "The table": partition key `pool` (S), sort key `slot` (N).
   assert.deepEqual([table.hash_key, table.range_key], ["pool", "slot"]);
 
   const attributes = (table.attribute as Obj[]).map((a) => ({ AttributeName: a.name, AttributeType: a.type }));

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 /**
- * Every metric of DESIGN.md in one registry built by the composition root
+ * Every metric (README "Metrics") in one registry built by the composition root
  * and handed to the server and client loops (no global registry).
  */
 export class Metrics {

@@ -4,7 +4,7 @@
  * as server `<prefix><slot>`.
  */
 
-/** What the source says of a target, already classified (DESIGN.md "Classify"). */
+/** What the source says of a target, already classified (docs/ARCHITECTURE.md, "Server: from targets to slots"). */
 export type TargetHealth = "ready" | "pending" | "leaving";
 
 export interface Target {

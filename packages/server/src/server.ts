@@ -22,7 +22,7 @@ import type { TargetSource } from "./sources/types.ts";
 import { LifecycleReleaser } from "./lifecycle.ts";
 import { serverStep, type StepConfig } from "./step.ts";
 
-/** The narrow parts of the store the server needs (STYLE.md 14): easy to fake, easy to read. */
+/** The narrow parts of the store the server needs: easy to fake, easy to read. */
 export interface LeaseLike {
   tick(): Promise<LeaseStatus>;
   readonly term: LeaseTerm | undefined;

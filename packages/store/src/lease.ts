@@ -62,7 +62,7 @@ interface Held {
 /**
  * Leader election on the pool's lease item (slot -1), without trusting any
  * clock but this process's monotonic one (the DynamoDB lock client's
- * technique, DESIGN.md "Leader election"):
+ * technique, docs/ARCHITECTURE.md, "Leader election"):
  *
  * - a standby reads the lease (consistent) every tick and remembers when it
  *   first saw its current rvn; once that rvn has stayed unchanged for a full

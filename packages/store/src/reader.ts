@@ -25,7 +25,7 @@ export type PollResult =
   | { changed: true; snapshot: Snapshot };
 
 /**
- * Reads one pool as the clients do (DESIGN.md "Reading"): a cheap, eventually
+ * Reads one pool as the clients do (docs/ARCHITECTURE.md, "Reading"): a cheap, eventually
  * consistent read of the head every tick, and a consistent Query of the
  * whole pool only when the head's generation moved. Never writes.
  */

@@ -52,8 +52,8 @@ export interface PublishResult {
  * The only code that writes head and slot items. Every write is conditional
  * on the stored epoch being absent or not above the term's (the fence), and
  * the term's signal is checked before every send, so a deposed leader stops
- * at once instead of finishing its batch (DESIGN.md "Fencing" and
- * "Publishing a change").
+ * at once instead of finishing its batch (docs/ARCHITECTURE.md, "Fencing" and
+ * "Publishing").
  */
 export class FencedWriter {
   readonly pool: string;

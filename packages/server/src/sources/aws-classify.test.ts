@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { classifyInstance, waitsForHook } from "./aws-classify.ts";
 
-test("ASG lifecycle state and health classify as DESIGN.md says", () => {
+test("ASG lifecycle state and health classify as docs/ARCHITECTURE.md says", () => {
   const table: [string, string, boolean, string][] = [
     ["InService", "Healthy", true, "ready"],
     ["InService", "Healthy", false, "pending"],

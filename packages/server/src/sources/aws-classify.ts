@@ -1,7 +1,7 @@
 import type { TargetHealth } from "@hsdo/core";
 
 /**
- * How an Auto Scaling instance counts for hsdo (DESIGN.md "Classify"). Any
+ * How an Auto Scaling instance counts for hsdo (docs/ARCHITECTURE.md, "Server: from targets to slots"). Any
  * state on the way out of service drains; only InService and Healthy with a
  * known private IP is ready. States that are neither (warm pool, quarantine,
  * states AWS adds later) are `pending`: never given a new slot, and not
