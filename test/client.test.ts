@@ -456,3 +456,29 @@ test("table items at 169.254.169.254 and (without allowLoopback) 127.0.0.1: main
   assert.doesNotMatch(once.stderr, /slot 3 \(t3\) is refused/);
   assert.deepEqual(await live(bed.haproxy), { [`${PREFIX}1`]: `10.0.0.1:${PORT}/5`, [`${PREFIX}3`]: `127.0.0.1:${PORT}/5` });
 });
+
+test("a new HAProxy process (restart) is noticed between ticks and reconciled at once, not at the next tick", async (t) => {
+  const bed = await testbed(t);
+  const pub = await startPublisher(t, bed.db);
+  await pub.publish([ready(1, 1), ready(2, 2, 7)]);
+  // A long interval: the restore must come from the process watch, not from the next tick.
+  const client = await startClient(t, bed, "client", { INTERVAL: "6s" });
+  const expected = { [`${PREFIX}1`]: `10.0.0.1:${PORT}/5`, [`${PREFIX}2`]: `10.0.0.2:${PORT}/7` };
+  await waitFor("the snapshot applied", async () => JSON.stringify(await live(bed.haproxy)) === JSON.stringify(expected), { timeoutMs: 30_000 }).catch((e: Error) =>
+    assert.fail(`${e.message}\n${client.proc.output().slice(-3000)}`),
+  );
+  // Right after a tick, so the next one is a whole interval away.
+  const ticks = await client.ticks();
+  await waitFor("a tick", async () => (await client.ticks()) > ticks, { timeoutMs: 20_000 });
+  const before = await client.ticks();
+  const restartedAt = Date.now();
+  await bed.haproxy.restart();
+  await waitFor("HAProxy restored", async () => JSON.stringify(await live(bed.haproxy)) === JSON.stringify(expected), { timeoutMs: 20_000 }).catch((e: Error) =>
+    assert.fail(`${e.message}\n${client.proc.output().slice(-3000)}`),
+  );
+  const took = Date.now() - restartedAt;
+  assert.equal(await client.metric("hsdo_haproxy_new_process_total"), 1, "the new process was seen");
+  assert.equal(await client.ticks(), before + 1, "restored by the one tick the new process triggered");
+  assert.ok(took < 5000, `restored ${took} ms after the restart, before the next tick (interval 6 s)`);
+  assert.ok(events(client.proc).some((e) => e.msg === "new HAProxy process: reconciling now"));
+});
