@@ -13,6 +13,7 @@ import { parseServersState } from "@hsdo/client";
 import type { Slot } from "@hsdo/core";
 import { dynaliteWithTable } from "./helpers/dynalite.ts";
 import { startHaproxy, templateBackend, type HaproxyHandle } from "./helpers/haproxy.ts";
+import { dynamoEnv } from "./helpers/env.ts";
 import { startHsdo } from "./helpers/hsdo.ts";
 import type { Proc } from "./helpers/proc.ts";
 import { startPublisher } from "./helpers/publisher.ts";
@@ -99,10 +100,7 @@ for (const outage of ["black hole", "SIGSTOP"] as Outage[]) {
     await pub.publish([ready(1, 1), ready(2, 2, 7)]);
 
     const env = {
-      HSDO_DYNAMODB_ENDPOINT: front.endpoint,
-      AWS_ACCESS_KEY_ID: "test",
-      AWS_SECRET_ACCESS_KEY: "test",
-      AWS_REGION: "us-east-1",
+      ...dynamoEnv(front.endpoint),
       DYNAMODB_TABLE_NAME: TABLE,
       HAPROXY_BACKEND_SERVERS_LIST_SIZE: String(SIZE),
       CLIENT_HAPROXY_SOCKET_PATH: haproxy.socket,

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { parseServersState, templateLine } from "@hsdo/client";
 import { dynaliteWithTable } from "./helpers/dynalite.ts";
 import { startHaproxy } from "./helpers/haproxy.ts";
+import { dynamoEnv } from "./helpers/env.ts";
 import { startHsdo } from "./helpers/hsdo.ts";
 import { freePort } from "./helpers/ports.ts";
 import { startPublisher } from "./helpers/publisher.ts";
@@ -74,10 +75,7 @@ test(`${RELOADS} reloads of a master-worker HAProxy under request loops: not one
     origins.map((o, i) => ({ slot: i + 1, state: "ready" as const, addr: "127.0.0.1", port: o.port, name: `origin-${i + 1}`, weight: 10 })),
   );
   const client = startHsdo("client", ["--client"], {
-    HSDO_DYNAMODB_ENDPOINT: dynalite.endpoint,
-    AWS_ACCESS_KEY_ID: "test",
-    AWS_SECRET_ACCESS_KEY: "test",
-    AWS_REGION: "us-east-1",
+    ...dynamoEnv(dynalite.endpoint),
     DYNAMODB_TABLE_NAME: TABLE,
     HAPROXY_BACKEND_SERVERS_LIST_SIZE: String(SIZE),
     CLIENT_HAPROXY_SOCKET_PATH: haproxy.socket,

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ManualClock, type Snapshot } from "@hsdo/core";
 import type { PollResult } from "@hsdo/store";
-import { ClientAgent, type SnapshotPoller } from "./agent.ts";
+import { ClientAgent, type ClientAgentOptions, type SnapshotPoller } from "./agent.ts";
 import type { ReconcileResult } from "./reconcile.ts";
 
 const snapshot = (generation: number): Snapshot => ({
@@ -40,11 +40,9 @@ class RecordingReconciler {
   }
 }
 
-function agent() {
+function agent(extra: Partial<ClientAgentOptions> = {}, poller = new ScriptedPoller(), reconciler = new RecordingReconciler()) {
   const clock = new ManualClock();
-  const poller = new ScriptedPoller();
-  const reconciler = new RecordingReconciler();
-  const a = new ClientAgent({ pollers: [poller], reconciler, cacheDir: "", origin: ORIGIN, serverStateFile: "", maxSnapshotAgeMs: 10_000, intervalMs: 1000, clock });
+  const a = new ClientAgent({ pollers: [poller], reconciler, cacheDir: "", origin: ORIGIN, serverStateFile: "", maxSnapshotAgeMs: 10_000, intervalMs: 1000, clock, ...extra });
   return { clock, poller, reconciler, a };
 }
 
@@ -94,17 +92,7 @@ test("the head is polled with the applied generation, so an unchanged pool costs
 
 test("the first snapshot of a pool is checked at start-up and a refusal ends the tick; later snapshots never are", async () => {
   const checked: number[] = [];
-  const poller = new ScriptedPoller();
-  const reconciler = new RecordingReconciler();
-  const a = new ClientAgent({
-    pollers: [poller],
-    reconciler,
-    cacheDir: "",
-    origin: ORIGIN,
-    serverStateFile: "",
-    maxSnapshotAgeMs: 10_000,
-    intervalMs: 1000,
-    clock: new ManualClock(),
+  const { a, poller, reconciler } = agent({
     checkFirstSnapshot: (s) => {
       checked.push(s.head.generation);
       if (s.head.generation === 1) throw new Error("backend be sets no port");
@@ -114,17 +102,7 @@ test("the first snapshot of a pool is checked at start-up and a refusal ends the
   await assert.rejects(a.tick(), /backend be sets no port/);
   assert.deepEqual(reconciler.applied, [], "nothing applied from a snapshot the configuration cannot drive");
 
-  const b = new ClientAgent({
-    pollers: [poller],
-    reconciler,
-    cacheDir: "",
-    origin: ORIGIN,
-    serverStateFile: "",
-    maxSnapshotAgeMs: 10_000,
-    intervalMs: 1000,
-    clock: new ManualClock(),
-    checkFirstSnapshot: (s) => void checked.push(s.head.generation),
-  });
+  const { a: b } = agent({ checkFirstSnapshot: (s) => void checked.push(s.head.generation) }, poller, reconciler);
   poller.current = snapshot(2);
   await b.tick();
   poller.current = snapshot(3);
