@@ -9,6 +9,7 @@ import { createServer, connect, type Server, type Socket } from "node:net";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DescribeTableCommand } from "@aws-sdk/client-dynamodb";
 import { parseServersState } from "@hsdo/client";
 import type { Slot } from "@hsdo/core";
 import { dynaliteWithTable } from "./helpers/dynalite.ts";
@@ -146,8 +147,12 @@ for (const outage of ["black hole", "SIGSTOP"] as Outage[]) {
     assert.equal(await live(haproxy), expected);
 
     // A change is published meanwhile (straight to dynalite once it answers), then the outage ends.
-    if (outage === "SIGSTOP") process.kill(dynalite.proc.pid, "SIGCONT");
-    await pub.publish([ready(3, 3, 9)]);
+    if (outage === "SIGSTOP") {
+      process.kill(dynalite.proc.pid, "SIGCONT");
+      // The test's own client has one attempt per request: a connection it kept through the freeze may be dead.
+      await waitFor("dynalite answers again", async () => Boolean(await db.send(new DescribeTableCommand({ TableName: TABLE }))));
+    }
+    await waitFor("the change published", () => pub.publish([ready(3, 3, 9)]).then(() => true));
     const ended = Date.now();
     if (outage === "black hole") front.blackHole(false);
     const next = `${expected} srv3=10.0.0.3:8080/9`;
