@@ -2,7 +2,8 @@
 // sources that implement TargetSource, one per behaviour.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DeleteItemCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { marshall } from "@aws-sdk/util-dynamodb";
 import { ConfigError, ManualClock, SourceError, silentLogger, type LogFields, type Logger, type Target } from "@hsdo/core";
 import { FencedWriter, LeaseKeeper, SlotReader } from "@hsdo/store";
 import { poolItems, putRaw } from "../../store/src/testing.ts";
@@ -196,6 +197,66 @@ test("a server that stops releases its lease, so a standby takes over at once", 
   }
 });
 
+
+/** Lease tick then reconcile, as the loops do, until `done` or `rounds` rounds: returns the rounds used. */
+async function roundsUntil(s: ReturnType<typeof setup>, rounds: number, done: () => Promise<boolean>): Promise<number> {
+  for (let i = 1; i <= rounds; i++) {
+    await s.server.leaseTick();
+    await s.server.tick();
+    if (await done()) return i;
+    s.clock.advance(100);
+  }
+  return assert.fail(`not done within ${rounds} rounds: ${JSON.stringify([...(await poolItems(s.client, "hsdo", s.pool)).values()])}`);
+}
+
+test("a fenced-out leader (head and a slot restored with higher epochs) takes a term above them and publishes again", async () => {
+  const s = setup();
+  try {
+    s.source.answer = [target("a", 1), target("b", 2)];
+    await s.server.leaseTick();
+    assert.equal((await s.server.tick()).published, true);
+    const items = await poolItems(s.client, "hsdo", s.pool);
+    assert.equal(items.get(-1)?.epoch, 1);
+    // A restore from a backup taken under a later term: the lease says epoch 1, the head 7 and slot 2 says 9.
+    await putRaw(s.client, "hsdo", { ...items.get(0), epoch: 7 });
+    await putRaw(s.client, "hsdo", { ...items.get(2), epoch: 9 });
+    s.source.answer = [target("a", 1), target("b", 2), target("c", 3)];
+    const used = await roundsUntil(s, 6, async () => {
+      // A publication refused half-way leaves slot 3 newer than the head (torn) until the new term's stamp repairs it.
+      const snap = await s.reader.snapshot().catch(() => undefined);
+      return snap?.slots.some((x) => x.name === "c" && x.state === "ready") === true;
+    });
+    const after = await poolItems(s.client, "hsdo", s.pool);
+    const epoch = after.get(-1)?.epoch as number;
+    assert.equal(after.get(-1)?.owner, "s1", "the same server kept the lease");
+    assert.ok(epoch > 9, `the lease's epoch ${epoch} is above every stored epoch`);
+    assert.equal(after.get(0)?.epoch, epoch, "the head carries the new term");
+    assert.equal(after.get(0)?.leader, "s1");
+    for (const [slot, item] of after) if (slot > 0) assert.equal(item.epoch, epoch, `slot ${slot} stamped with the new term`);
+    assert.ok(used <= 4, `took ${used} rounds`);
+    assert.equal(s.lease.term?.epoch, epoch);
+  } finally {
+    s.close();
+  }
+});
+
+test("a deleted lease item: the leader's heartbeat fails, it takes a new term above the head's epoch and publishes again", async () => {
+  const s = setup();
+  try {
+    s.source.answer = [target("a", 1)];
+    await s.server.leaseTick();
+    assert.equal((await s.server.tick()).published, true);
+    await s.client.send(new DeleteItemCommand({ TableName: "hsdo", Key: marshall({ pool: s.pool, slot: -1 }) }));
+    s.source.answer = [target("a", 1), target("b", 2)];
+    await roundsUntil(s, 4, async () => (await s.reader.snapshot())?.slots.some((x) => x.name === "b") === true);
+    const after = await poolItems(s.client, "hsdo", s.pool);
+    assert.equal(after.get(-1)?.owner, "s1");
+    assert.equal(after.get(-1)?.epoch, 2, "above the head's epoch 1");
+    assert.equal(after.get(0)?.epoch, 2);
+  } finally {
+    s.close();
+  }
+});
 
 test("a leader killed mid-publication leaves a torn pool: the next leader's stamp repairs it and it publishes", async () => {
   const s = setup();

@@ -28,6 +28,8 @@ export interface LeaseLike {
   readonly term: LeaseTerm | undefined;
   release(): Promise<void>;
   stop(): void;
+  /** A data write of `term` was refused for a stored epoch above it: take a term above that epoch, or let the lease go (LeaseKeeper.fencedOut). */
+  fencedOut?(term: LeaseTerm, storedEpoch: number | undefined): void;
 }
 
 export interface WriterLike {
@@ -128,9 +130,11 @@ export class Server {
     try {
       const status = await this.o.lease.tick();
       const was = this.lastLease?.role;
+      const wasEpoch = this.lastLease?.role === "leader" ? this.lastLease.term.epoch : undefined;
       this.lastLease = status;
       this.lastLeaseError = undefined;
-      if (status.role === "leader" && was !== "leader") this.log.info("became leader", { pool: this.o.pool, epoch: status.term.epoch });
+      // A new term: taken, or raised above a fence (same role, higher epoch).
+      if (status.role === "leader" && status.term.epoch !== wasEpoch) this.log.info("became leader", { pool: this.o.pool, epoch: status.term.epoch });
       // The keeper's own timer may have ended the term between two ticks: a leader now standing by lost it either way.
       if (status.role === "standby" && (status.lost || was === "leader")) {
         this.log.warn("lost leadership", { pool: this.o.pool, reason: status.lost?.message ?? "the lease was not renewed in time" });
@@ -188,6 +192,9 @@ export class Server {
       // The table may hold part of a publication: read it back (and re-stamp) before the next one.
       this.state = undefined;
       const fenced = err instanceof FencedOutError || err instanceof LeaseLostError || term.signal.aborted;
+      // Fenced out while still holding the lease (a restore, a head written by hand): never keep a lease we cannot
+      // publish under. The next lease tick takes a term above the stored epoch (docs/ARCHITECTURE.md, "Fencing").
+      if (err instanceof FencedOutError && !term.signal.aborted) this.o.lease.fencedOut?.(term, err.storedEpoch);
       if (fenced) this.log.warn("stopped publishing: no longer leader", { pool: this.o.pool, epoch: term.epoch, error: errorMessage(err) });
       else this.log.error("publish failed, will resync from the table", { pool: this.o.pool, error: errorMessage(err) });
       return this.report({ ...base, role: fenced ? "standby" : "leader", epoch: term.epoch, error: errorMessage(err) });

@@ -7,6 +7,8 @@ import { keyOf, leaseAttributes, parseLease, toItem, type Item, type LeaseRecord
 import { isConditionalCheckFailed, observed, type Observe } from "./observe.ts";
 import { HEAD_SLOT, LEASE_SLOT } from "./table.ts";
 import type { WriteTerm } from "./writer.ts";
+import * as machine from "./lease-machine.ts";
+import type { Condition, LeaseState, LeaseWrite, MachineConfig, WriteOutcome } from "./lease-machine.ts";
 
 /** One leadership term. `signal` is aborted, with a LeaseLostError as its reason, the moment the term ends. */
 export interface LeaseTerm extends WriteTerm {
@@ -55,24 +57,27 @@ export interface LeaseKeeperOptions {
 interface Held {
   term: LeaseTerm;
   controller: AbortController;
-  /** Monotonic send time of the last write of the lease that succeeded: the holder's validity counts from there. */
-  renewedSentAt: number;
 }
 
 /**
  * Leader election on the pool's lease item (slot -1), without trusting any
  * clock but this process's monotonic one (the DynamoDB lock client's
- * technique, docs/ARCHITECTURE.md, "Leader election"):
+ * technique, docs/ARCHITECTURE.md, "Leader election"). The decisions are the
+ * pure state machine of lease-machine.ts; this class does its I/O:
  *
  * - a standby reads the lease (consistent) every tick and remembers when it
  *   first saw its current rvn; once that rvn has stayed unchanged for a full
  *   leaseMs, it takes the lease with a write conditional on that rvn, as
- *   owner, with epoch + 1 and a new rvn;
+ *   owner, with an epoch above every epoch it saw and a new rvn;
  * - the holder renews every tick (new rvn, conditional on owner and epoch);
  * - the holder ends its term by itself once leaseMs - safetyMarginMs have
  *   passed since the send time of its last successful write, so it has
  *   stopped before any standby can take over. A timer enforces this even if
- *   ticks stop coming; tick() enforces it with injected clocks.
+ *   ticks stop coming; tick() enforces it with injected clocks;
+ * - a holder told it is fenced out (fencedOut(): a data write refused for a
+ *   stored epoch above its own) takes a term above that epoch on its next
+ *   tick, from its own (conditional on owner and epoch): it never keeps a
+ *   lease it cannot publish under.
  *
  * The caller drives it: tick() every heartbeatMs. DynamoDB errors other than
  * a failed condition are rethrown unchanged (transient: tick again).
@@ -89,11 +94,11 @@ export class LeaseKeeper {
   private readonly newRvn: () => string;
   private readonly onBecameLeader: LeaseKeeperOptions["onBecameLeader"];
   private readonly onLostLeadership: LeaseKeeperOptions["onLostLeadership"];
+  private readonly cfg: MachineConfig;
+  /** The machine's state: the only place decisions are kept. */
+  private state: LeaseState = machine.initialState;
+  /** The term handed out for the machine's leader state (its signal, its callbacks). */
   private held: Held | undefined;
-  /** The rvn this standby watches, and when (monotonic) it first saw it. */
-  private watched: { rvn: string; since: number } | undefined;
-  /** A take whose answer never came: if it landed, the next read shows our rvn. */
-  private pendingTake: { rvn: string; epoch: number; sentAt: number } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -111,6 +116,7 @@ export class LeaseKeeper {
     this.owner = options.owner;
     this.leaseMs = leaseMs;
     this.safetyMarginMs = margin;
+    this.cfg = { owner: this.owner, leaseMs, safetyMarginMs: margin };
     this.clock = options.clock ?? systemClock;
     this.observe = options.observe;
     this.newRvn = options.newRvn ?? randomUUID;
@@ -132,7 +138,7 @@ export class LeaseKeeper {
   /** One step: the holder renews, a standby watches and takes over when the lease is free. */
   async tick(): Promise<LeaseStatus> {
     if (this.stopped) throw new HsdoError(`lease keeper of pool ${this.pool} was stopped`);
-    if (this.held) {
+    if (this.state.role === "leader") {
       const expired = this.checkExpiry();
       if (expired) return { role: "standby", holder: undefined, unchangedForMs: 0, lost: expired };
       try {
@@ -147,40 +153,64 @@ export class LeaseKeeper {
     return this.contend();
   }
 
-  /** The holder's heartbeat: a new rvn, conditional on owner and epoch. Throws LeaseLostError (and ends the term) when deposed. */
+  /**
+   * The holder's heartbeat: a new rvn, conditional on owner and epoch (or,
+   * fenced out, a term above the stored epoch, on the same condition).
+   * Throws LeaseLostError (and ends the term) when deposed.
+   */
   async renew(): Promise<void> {
     const expired = this.checkExpiry();
     if (expired) throw expired;
-    const held = this.held;
-    if (!held) throw new LeaseLostError(this.owner, "not the leader");
-    const sentAt = this.clock.monotonic();
-    try {
-      await observed("lease.renew", this.observe, () =>
-        this.client.send(
-          new UpdateItemCommand({
-            TableName: this.table,
-            Key: keyOf(this.pool, LEASE_SLOT),
-            ...expression({
-              set: { rvn: this.newRvn(), leaseMs: this.leaseMs, renewedAt: this.clock.now() },
-              condition: [ownerIs(this.owner), epochIs(held.term.epoch)],
-            }),
-            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-            ReturnConsumedCapacity: "TOTAL",
-          }),
-        ),
-      );
-    } catch (err) {
-      if (!isConditionalCheckFailed(err)) throw err;
-      const holder = err.Item ? leaseOrUndefined(err.Item) : await this.readQuietly();
-      const lost = new LeaseTakenError(this.owner, held.term.epoch, holder, { cause: err });
-      this.end(held, lost);
-      throw lost;
+    if (this.state.role !== "leader") throw new LeaseLostError(this.owner, "not the leader");
+    const stepped = machine.tick(this.cfg, this.state, this.clock.monotonic(), this.newRvn());
+    this.state = stepped.state;
+    const decision = stepped.decision;
+    if (decision.kind !== "write") throw new Error(`lease: a valid leader's tick decided ${decision.kind} (bug)`);
+    const { write } = decision;
+    let evidence: Item | undefined;
+    const outcome = await this.send(write, (item) => (evidence = item));
+    const answer = machine.answered(this.cfg, this.state, write, outcome.outcome, this.clock.monotonic());
+    this.state = answer.state;
+    const event = answer.event;
+    if (outcome.error) {
+      // No answer: the machine kept what it could (a raise stays pending); the caller sees the error unchanged.
+      this.sync(new LeaseLostError(this.owner, `the lease write of epoch ${write.epoch} got no answer in time`));
+      throw outcome.error;
     }
-    if (this.held !== held) {
-      throw new LeaseLostError(this.owner, "the renewal was answered after the lease had already expired here");
+    switch (event.kind) {
+      case "renewed":
+        this.scheduleExpiry();
+        return;
+      case "began": {
+        const reason = `fenced out: a stored epoch is above ${event.ended}; took epoch ${event.epoch} from our own lease`;
+        this.sync(new LeaseLostError(this.owner, reason));
+        return;
+      }
+      case "deposed": {
+        const holder = evidence ? leaseOrUndefined(evidence) : await this.readQuietly();
+        const lost = new LeaseTakenError(this.owner, event.epoch, holder, { cause: outcome.cause });
+        this.sync(lost);
+        throw lost;
+      }
+      case "tooLate": {
+        const lost = new LeaseLostError(this.owner, "the renewal was answered after the lease had already expired here");
+        this.sync(lost);
+        throw lost;
+      }
+      default:
+        this.sync(new LeaseLostError(this.owner, `lease write ended with ${event.kind}`));
+        if (this.state.role !== "leader") throw new LeaseLostError(this.owner, "not the leader");
     }
-    held.renewedSentAt = sentAt;
-    this.scheduleExpiry();
+  }
+
+  /**
+   * The server's writer found a head or slot item with an epoch above this
+   * term's (FencedOutError): this term can never publish. The next tick takes
+   * a term above `storedEpoch` from our own lease (or finds it lost). A term
+   * that already ended, or an older term than the current one, is ignored.
+   */
+  fencedOut(term: { readonly epoch: number }, storedEpoch: number | undefined): void {
+    this.state = machine.fencedOut(this.state, term.epoch, storedEpoch);
   }
 
   /**
@@ -189,9 +219,11 @@ export class LeaseKeeper {
    * waiting leaseMs.
    */
   async release(): Promise<void> {
-    const held = this.held;
-    if (!held) return;
-    this.end(held, new LeaseLostError(this.owner, "released"));
+    const r = machine.release(this.cfg, this.state, this.clock.monotonic(), this.newRvn());
+    this.state = r.state;
+    this.sync(new LeaseLostError(this.owner, "released"));
+    const write = r.write;
+    if (!write) return;
     try {
       await observed("lease.release", this.observe, () =>
         this.client.send(
@@ -199,8 +231,8 @@ export class LeaseKeeper {
             TableName: this.table,
             Key: keyOf(this.pool, LEASE_SLOT),
             ...expression({
-              set: { rvn: this.newRvn(), released: true, renewedAt: this.clock.now() },
-              condition: [ownerIs(this.owner), epochIs(held.term.epoch)],
+              set: { rvn: write.rvn, released: true, renewedAt: this.clock.now() },
+              condition: conditionClauses(write.condition),
             }),
             ReturnConsumedCapacity: "TOTAL",
           }),
@@ -214,65 +246,93 @@ export class LeaseKeeper {
 
   /** Ends the term without writing (the lease then runs out for the standbys) and stops the expiry timer for good. */
   stop(): void {
-    if (this.held) this.end(this.held, new LeaseLostError(this.owner, "stopped"));
+    if (this.state.role === "leader") this.state = machine.initialState;
+    this.sync(new LeaseLostError(this.owner, "stopped"));
     this.stopped = true;
     this.clearTimer();
   }
 
   private async contend(): Promise<LeaseStatus> {
     const item = await this.readItem();
-    const seenAt = this.clock.monotonic();
-    const pending = this.pendingTake;
-    this.pendingTake = undefined;
-    if (!item) return this.take(undefined);
-    const parsed = parseLease(item);
-    if (!parsed.ok) throw new MalformedItemError(this.table, this.pool, LEASE_SLOT, parsed.problems);
-    const lease = parsed.value;
-    if (pending && lease.owner === this.owner && lease.epoch === pending.epoch && lease.rvn === pending.rvn) {
-      this.begin(pending.epoch, pending.sentAt);
-      if (this.held) return this.leaderStatus();
+    let lease: LeaseRecord | undefined;
+    if (item) {
+      const parsed = parseLease(item);
+      if (!parsed.ok) throw new MalformedItemError(this.table, this.pool, LEASE_SLOT, parsed.problems);
+      lease = parsed.value;
     }
-    // Released by someone else: free at once. Released by us: others get the usual chance first.
-    if (lease.released && lease.owner !== this.owner) return this.take(lease);
     // Measured from after the read returned: never earlier than the write of that rvn, so never earlier than the holder's own count.
-    if (this.watched?.rvn !== lease.rvn) this.watched = { rvn: lease.rvn, since: seenAt };
-    const unchangedForMs = seenAt - this.watched.since;
-    if (unchangedForMs >= Math.max(lease.leaseMs, this.leaseMs)) return this.take(lease);
-    return { role: "standby", holder: lease, unchangedForMs };
+    let seen = machine.observe(this.cfg, this.state, { lease }, this.clock.monotonic(), this.newRvn());
+    if (seen.decision.kind === "readHead") {
+      const headEpoch = await this.epochFloor();
+      seen = machine.observe(this.cfg, this.state, { lease, headEpoch }, this.clock.monotonic(), this.newRvn());
+    }
+    this.state = seen.state;
+    const decision = seen.decision;
+    switch (decision.kind) {
+      case "lead":
+        this.sync(undefined);
+        return this.leaderStatus();
+      case "wait":
+        return { role: "standby", holder: lease, unchangedForMs: decision.unchangedForMs };
+      case "readHead":
+        throw new Error("lease: the machine asked for the head twice (bug)");
+      case "write":
+        return this.take(decision.write, lease);
+    }
   }
 
-  private async take(seen: LeaseRecord | undefined): Promise<LeaseStatus> {
-    const epoch = (seen ? seen.epoch : await this.epochFloor()) + 1;
-    const rvn = this.newRvn();
-    const sentAt = this.clock.monotonic();
-    this.pendingTake = { rvn, epoch, sentAt };
-    try {
-      await observed("lease.take", this.observe, () =>
-        this.client.send(
-          new PutItemCommand({
-            TableName: this.table,
-            Item: toItem(leaseAttributes(this.pool, { owner: this.owner, epoch, rvn, leaseMs: this.leaseMs, renewedAt: this.clock.now() })),
-            ...expression({ condition: [seen ? rvnIs(seen.rvn) : absent()] }),
-            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-            ReturnConsumedCapacity: "TOTAL",
-          }),
-        ),
-      );
-    } catch (err) {
-      // Any other error keeps pendingTake: the write may have landed, and the next read will tell.
-      if (!isConditionalCheckFailed(err)) throw err;
+  private async take(write: LeaseWrite, seen: LeaseRecord | undefined): Promise<LeaseStatus> {
+    let evidence: Item | undefined;
+    const outcome = await this.send(write, (item) => (evidence = item));
+    const answer = machine.answered(this.cfg, this.state, write, outcome.outcome, this.clock.monotonic());
+    this.state = answer.state;
+    // Any other error keeps the take pending: the write may have landed, and the next read will tell.
+    if (outcome.error) throw outcome.error;
+    this.sync(undefined);
+    if (answer.event.kind === "notTaken") {
       // The SDK retries a request whose answer was lost, and the retry of a
-      // take that landed fails its condition against our own write. So
-      // pendingTake stays: the next read recognises our rvn and leads (and
-      // drops it when the item is someone else's).
-      this.watched = undefined;
-      return { role: "standby", holder: err.Item ? leaseOrUndefined(err.Item) : seen, unchangedForMs: 0 };
+      // take that landed fails its condition against our own write. So the
+      // take stays pending: the next read recognises our rvn and leads.
+      return { role: "standby", holder: evidence ? leaseOrUndefined(evidence) : seen, unchangedForMs: 0 };
     }
-    this.pendingTake = undefined;
-    this.watched = undefined;
-    this.begin(epoch, sentAt);
     if (this.held) return this.leaderStatus();
     return { role: "standby", holder: undefined, unchangedForMs: 0 };
+  }
+
+  /** Sends one lease write; a failed condition and a missing answer become outcomes (the error kept for the caller). */
+  private async send(
+    write: LeaseWrite,
+    onEvidence: (item: Item) => void,
+  ): Promise<{ outcome: WriteOutcome; error?: unknown; cause?: unknown }> {
+    const wall = this.clock.now();
+    const command =
+      write.kind === "take"
+        ? new PutItemCommand({
+            TableName: this.table,
+            Item: toItem(leaseAttributes(this.pool, { owner: write.owner, epoch: write.epoch, rvn: write.rvn, leaseMs: write.leaseMs, renewedAt: wall })),
+            ...expression({ condition: conditionClauses(write.condition) }),
+            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+            ReturnConsumedCapacity: "TOTAL",
+          })
+        : new UpdateItemCommand({
+            TableName: this.table,
+            Key: keyOf(this.pool, LEASE_SLOT),
+            ...expression({
+              set: { rvn: write.rvn, leaseMs: write.leaseMs, renewedAt: wall, ...(write.kind === "raise" ? { epoch: write.epoch } : {}) },
+              condition: conditionClauses(write.condition),
+            }),
+            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+            ReturnConsumedCapacity: "TOTAL",
+          });
+    const operation = write.kind === "take" ? "lease.take" : write.kind === "raise" ? "lease.raise" : "lease.renew";
+    try {
+      await observed(operation, this.observe, () => this.client.send(command as PutItemCommand));
+      return { outcome: "ok" };
+    } catch (err) {
+      if (!isConditionalCheckFailed(err)) return { outcome: "lost", error: err };
+      if (err.Item) onEvidence(err.Item);
+      return { outcome: "conditionFailed", cause: err };
+    }
   }
 
   /**
@@ -309,55 +369,57 @@ export class LeaseKeeper {
     }
   }
 
-  private begin(epoch: number, sentAt: number): void {
-    // A take answered too late is no term at all.
-    if (this.clock.monotonic() - sentAt >= this.leaseMs - this.safetyMarginMs) return;
-    const controller = new AbortController();
-    const term: LeaseTerm = { owner: this.owner, epoch, signal: controller.signal };
-    this.held = { term, controller, renewedSentAt: sentAt };
-    this.scheduleExpiry();
-    call(() => this.onBecameLeader?.(term));
-  }
-
-  private end(held: Held, error: LeaseLostError): void {
-    if (this.held !== held) return;
-    this.held = undefined;
-    this.watched = undefined;
-    this.clearTimer();
-    held.controller.abort(error);
-    call(() => this.onLostLeadership?.(error, held.term));
+  /**
+   * Makes the handed-out term follow the machine: a term whose epoch the
+   * machine no longer leads under ends (signal aborted with `error`), and a
+   * new leader state gets a new term.
+   */
+  private sync(error: LeaseLostError | undefined): void {
+    const s = this.state;
+    const held = this.held;
+    if (held && (s.role !== "leader" || s.epoch !== held.term.epoch)) {
+      this.held = undefined;
+      this.clearTimer();
+      const reason = error ?? new LeaseLostError(this.owner, "the term ended");
+      held.controller.abort(reason);
+      call(() => this.onLostLeadership?.(reason, held.term));
+    }
+    if (s.role === "leader" && !this.held && !this.stopped) {
+      const controller = new AbortController();
+      const term: LeaseTerm = { owner: this.owner, epoch: s.epoch, signal: controller.signal };
+      this.held = { term, controller };
+      call(() => this.onBecameLeader?.(term));
+    }
+    if (this.held) this.scheduleExpiry();
   }
 
   private leaderStatus(): LeaseStatus {
     const held = this.held;
-    if (!held) throw new Error("leaderStatus without a term (bug)");
-    return { role: "leader", term: held.term, validForMs: this.validUntil(held) - this.clock.monotonic() };
-  }
-
-  private validUntil(held: Held): number {
-    return held.renewedSentAt + this.leaseMs - this.safetyMarginMs;
+    const until = machine.validUntil(this.cfg, this.state);
+    if (!held || until === undefined) throw new Error("leaderStatus without a term (bug)");
+    return { role: "leader", term: held.term, validForMs: until - this.clock.monotonic() };
   }
 
   /** Ends the term if its validity has run out; returns the error it ended with. */
   private checkExpiry(): LeaseLostError | undefined {
-    const held = this.held;
-    if (!held) return undefined;
-    const age = this.clock.monotonic() - held.renewedSentAt;
-    if (age < this.leaseMs - this.safetyMarginMs) return undefined;
+    const e = machine.expire(this.cfg, this.state, this.clock.monotonic());
+    if (!e.expired) return undefined;
+    this.state = e.state;
+    const limit = this.leaseMs - this.safetyMarginMs;
     const error = new LeaseLostError(
       this.owner,
-      `could not renew for ${Math.round(age)} ms, past the limit of ${this.leaseMs - this.safetyMarginMs} ms ` +
+      `could not renew for ${Math.round(e.expired.ageMs)} ms, past the limit of ${limit} ms ` +
         `(lease ${this.leaseMs} ms minus safety margin ${this.safetyMarginMs} ms); a standby may take over now`,
     );
-    this.end(held, error);
+    this.sync(error);
     return error;
   }
 
   private scheduleExpiry(): void {
     this.clearTimer();
-    const held = this.held;
-    if (!held) return;
-    const remaining = this.validUntil(held) - this.clock.monotonic();
+    const until = machine.validUntil(this.cfg, this.state);
+    if (!this.held || until === undefined) return;
+    const remaining = until - this.clock.monotonic();
     // Re-checked against the clock when it fires: timers may fire early, and tests inject clocks.
     this.timer = setTimeout(() => {
       this.timer = undefined;
@@ -369,6 +431,17 @@ export class LeaseKeeper {
   private clearTimer(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+  }
+}
+
+function conditionClauses(condition: Condition) {
+  switch (condition.kind) {
+    case "absent":
+      return [absent()];
+    case "rvn":
+      return [rvnIs(condition.rvn)];
+    case "term":
+      return [ownerIs(condition.owner), epochIs(condition.epoch)];
   }
 }
 

@@ -15,6 +15,7 @@ export const OPERATIONS = [
   "lease.read",
   "lease.take",
   "lease.renew",
+  "lease.raise",
   "lease.release",
   "head.read",
   "pool.query",
