@@ -42,8 +42,8 @@ test("a leader deposed by a newer epoch's stamp is fenced out, and nothing of it
     [
       [1, "ready", "10.0.0.1", 1, 2],
       [2, "ready", "10.0.0.2", 1, 2],
-      [3, "free", undefined, 0, 2],
-      [4, "free", undefined, 0, 2],
+      [3, "free", undefined, undefined, 2],
+      [4, "free", undefined, undefined, 2],
     ],
   );
   assert.deepEqual({ ...stampedB.head, updatedAt: 0 }, { generation: 1, epoch: 2, leader: "srv-b", updatedAt: 0, size: 4 });
@@ -264,7 +264,7 @@ test("a takeover of a pool with a head creates its missing slot items, so a depo
   const stamped = await writer(pool, "srv-b").stampEpoch(term(2), 4);
   const items = await poolItems(client, table, pool);
   assert.deepEqual([...items.keys()], [HEAD_SLOT, 1, 2, 3, 4]);
-  assert.deepEqual(items.get(3), { pool, slot: 3, state: "free", weight: 0, generation: 0, epoch: 2 });
+  assert.deepEqual(items.get(3), { pool, slot: 3, state: "free", weight: 0, epoch: 2 });
   // srv-a, deposed, publishes slot 3 (its write was in flight at the takeover): refused.
   await assert.rejects(writer(pool, "srv-a").publish(termA, { base: { ...baseA, generation: 1 }, changed: [ready(3, 3)] }), FencedOutError);
   assert.equal((await poolItems(client, table, pool)).get(3)?.state, "free");

@@ -98,7 +98,7 @@ export class FencedWriter {
    * them after this returns. Returns the pool as the table holds it, for the
    * new leader to continue from.
    *
-   * Missing slot items are free. They are created (free, generation 0) only
+   * Missing slot items are free. They are created (free, no generation) only
    * when a head existed before: an older leader may then still have a write
    * in flight to a key that does not exist yet, and a missing key carries no
    * fence. With no head at all, no leader ever finished a stamp, so nobody
@@ -191,7 +191,8 @@ export class FencedWriter {
         );
         bySlot.set(k, out.Attributes ?? toItem(slotAttributes(this.pool, { slot: k, state: "free", weight: 0, epoch: term.epoch })));
       } else {
-        const item = toItem(slotAttributes(this.pool, { slot: k, state: "free", weight: 0, generation: 0, epoch: term.epoch }));
+        // Free, with no generation (it reads as 0): the very slot a reader sees for a missing item.
+        const item = toItem(slotAttributes(this.pool, { slot: k, state: "free", weight: 0, epoch: term.epoch }));
         await this.write(term, k, "slot.stamp", item);
         bySlot.set(k, item);
       }
