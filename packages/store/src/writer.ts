@@ -51,7 +51,7 @@ export interface PublishResult {
 }
 
 /** Writes of one publication (or of one stamp phase) in flight at once: enough to hide DynamoDB's latency, far below any table's throughput. */
-export const DEFAULT_WRITE_CONCURRENCY = 16;
+export const DEFAULT_WRITE_CONCURRENCY = 32;
 
 /**
  * The only code that writes head and slot items. Every write is conditional
