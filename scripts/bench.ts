@@ -8,12 +8,25 @@
 //   parse    parseServersState on a real HAProxy answer of 5000 servers
 //   haproxy  a real reconcile tick on HAProxy (500 servers): first, steady
 //   memory   heap after 1000 ticks of assign on 1000 slots (no growth)
+//   e2e      real processes (dynalite, hsdo --server on a static file,
+//            hsdo --client, HAProxy), 500 slots at a 1 s interval: cold
+//            start of an empty pool, then 10% out / 10% in on the full pool,
+//            each until HAProxy shows it (targets printed next to them)
 import { performance } from "node:perf_hooks";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { assignSlots, type AssignConfig, type BackendConfig, type Slot, type Snapshot, type Target } from "@hsdo/core";
 import { Reconciler, RuntimeApi, desiredServers, parseServersState, plan, type ActualServer, type ClientIdentity, type SetServer } from "@hsdo/client";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
+import { createTestTable, startDynalite } from "../test/helpers/dynalite.ts";
 import { startHaproxy, templateBackend } from "../test/helpers/haproxy.ts";
+import { startHsdo } from "../test/helpers/hsdo.ts";
+import { writeTargets, type StaticTarget } from "../test/helpers/pool.ts";
+import type { Proc } from "../test/helpers/proc.ts";
+import { waitFor } from "../test/helpers/wait.ts";
 import { ensureHaproxy } from "./haproxy-preflight.mjs";
 
 const ASSIGN_CFG = (size: number): AssignConfig => ({
@@ -242,6 +255,146 @@ async function benchHaproxy(): Promise<string> {
   }
 }
 
+
+const E2E_SIZE = 500;
+const E2E_INTERVAL_MS = 1000;
+const E2E_TARGET_MS = 2000;
+const E2E_RUNS = 3;
+
+function e2eTarget(n: number): StaticTarget {
+  return { addr: `10.20.${n >> 8}.${n & 255}`, port: 80, name: `t-${n}` };
+}
+
+/** The wall-clock time of the first log line of `proc` containing `msg` (JSON or logfmt logs both carry an ISO time). */
+function logTime(proc: Proc, msg: string): number | undefined {
+  const line = proc.output().split("\n").find((l) => l.includes(msg));
+  const iso = line?.match(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/)?.[0];
+  return iso ? Date.parse(iso) : undefined;
+}
+
+/**
+ * End to end, real processes: per run a fresh table and HAProxy, then
+ * 1. cold start: hsdo --client waiting on an empty table, the static file
+ *    listing 500 targets, hsdo --server started: time until HAProxy shows
+ *    all 500 ready (from the server's spawn, and from its "became leader");
+ * 2. churn on the full pool: the file loses 50 targets and gains 50 new
+ *    ones: time until HAProxy shows the 50 leaving out of `ready` and the 50
+ *    new ones ready in their slots. server.drain is 0 here: the freed slots
+ *    wait one more tick (see docs/BENCHMARKS.md).
+ */
+async function benchEndToEnd(): Promise<void> {
+  const dynalite = await startDynalite();
+  const db = dynalite.client();
+  const dir = mkdtempSync(join(tmpdir(), "hsdo-bench-e2e-"));
+  const spawnToReady: number[] = [];
+  const leaderToReady: number[] = [];
+  const churnOut: number[] = [];
+  const churnIn: number[] = [];
+  const leaderToPublished: number[] = [];
+  try {
+    for (let run = 0; run < E2E_RUNS; run++) {
+      const table = `bench-e2e-${run}`;
+      await createTestTable(db, table);
+      const haproxy = await startHaproxy({ body: templateBackend("be_e2e", "srv", E2E_SIZE) });
+      const procs: Proc[] = [];
+      try {
+        const file = join(dir, `targets-${run}.yaml`);
+        const common = {
+          HSDO_DYNAMODB_ENDPOINT: dynalite.endpoint,
+          DYNAMODB_TABLE_NAME: table,
+          AWS_ACCESS_KEY_ID: "test",
+          AWS_SECRET_ACCESS_KEY: "test",
+          AWS_REGION: "us-east-1",
+          HAPROXY_BACKEND_SERVERS_LIST_SIZE: String(E2E_SIZE),
+          INTERVAL: `${E2E_INTERVAL_MS}ms`,
+          EXPORTER_PORT: "0",
+        };
+        const cache = mkdtempSync(join(dir, "cache-"));
+        const client = startHsdo(`client-${run}`, ["--client"], {
+          ...common,
+          CLIENT_HAPROXY_SOCKET_PATH: haproxy.socket,
+          HSDO_CLIENT_BACKENDS: JSON.stringify([{ name: "be_e2e", prefix: "srv", port: 80, select: "all" }]),
+          HSDO_CLIENT_CACHE_DIR: cache,
+        });
+        procs.push(client);
+        await waitFor("hsdo --client started", () => {
+          if (!client.running()) throw new Error(`client exited: ${client.output()}`);
+          return client.output().includes("hsdo started");
+        }, { timeoutMs: 60_000 });
+
+        const states = async () => {
+          const view = parseServersState(await haproxy.command("show servers state be_e2e")).get("be_e2e") ?? [];
+          return new Map(view.map((srv) => [srv.addr, srv.state] as const));
+        };
+        let fleet = Array.from({ length: E2E_SIZE }, (_, i) => e2eTarget(i + 1));
+        writeTargets(file, fleet);
+        const spawnedAt = Date.now();
+        const server = startHsdo(`server-${run}`, ["--server"], {
+          ...common,
+          SERVER_MODE: "static",
+          HSDO_SERVER_STATIC_FILE: file,
+          HSDO_SERVER_ID: `bench-${run}`,
+          HSDO_SERVER_DRAIN: "0s",
+          // No ramp: every target at full weight at once, so the pool is settled between the two measures.
+          HSDO_SERVER_WEIGHT_MIN: "10",
+          HSDO_SERVER_WEIGHT_MAX: "10",
+        });
+        procs.push(server);
+        const diag = () => `--- server:\n${server.output().slice(-2000)}\n--- client:\n${client.output().slice(-2000)}`;
+        const allReady = (view: Map<string | undefined, string>, targets: StaticTarget[]) => targets.every((t) => view.get(t.addr) === "ready");
+        await waitFor("500 targets ready in HAProxy", async () => allReady(await states(), fleet), { timeoutMs: 60_000, intervalMs: 20 }).catch((e: Error) => {
+          throw new Error(`${e.message}\n${diag()}`);
+        });
+        const readyAt = Date.now();
+        const leaderAt = logTime(server, "became leader");
+        const publishedAt = logTime(server, "slot changed");
+        if (leaderAt !== undefined && publishedAt !== undefined) leaderToPublished.push(publishedAt - leaderAt);
+        spawnToReady.push(readyAt - spawnedAt);
+        if (leaderAt !== undefined) leaderToReady.push(readyAt - leaderAt);
+
+        // Churn: 10% out, 10% in, on the full pool.
+        const churn = E2E_SIZE / 10;
+        const random = prng(run + 7);
+        const leaving = new Set<string>();
+        while (leaving.size < churn) leaving.add(fleet[Math.floor(random() * fleet.length)]!.addr);
+        const gone = fleet.filter((t) => leaving.has(t.addr));
+        const joining = Array.from({ length: churn }, (_, i) => e2eTarget(1000 + run * 100 + i));
+        fleet = [...fleet.filter((t) => !leaving.has(t.addr)), ...joining];
+        // Start on a tick boundary's worth of quiet: the pool settled (ramp done) before the change.
+        await delay(E2E_INTERVAL_MS);
+        const changedAt = Date.now();
+        writeTargets(file, fleet);
+        let outAt: number | undefined;
+        await waitFor("churn shown in HAProxy", async () => {
+          const view = await states();
+          if (outAt === undefined && gone.every((t) => view.get(t.addr) !== "ready")) outAt = Date.now();
+          return outAt !== undefined && allReady(view, joining);
+        }, { timeoutMs: 60_000, intervalMs: 20 }).catch((e: Error) => {
+          throw new Error(`${e.message}\n${diag()}`);
+        });
+        churnIn.push(Date.now() - changedAt);
+        churnOut.push(outAt! - changedAt);
+      } finally {
+        for (const p of procs.reverse()) await p.stop();
+        await haproxy.stop();
+      }
+    }
+  } finally {
+    db.destroy();
+    await dynalite.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const verdict = (m: number) => (m <= E2E_TARGET_MS ? `target <= ${E2E_TARGET_MS} ms: met` : `target <= ${E2E_TARGET_MS} ms: MISSED`);
+  const m1 = record(`e2e cold start, ${E2E_SIZE} slots, from "became leader"`, leaderToReady, "ms", "");
+  rows.at(-1)!.note = `${verdict(m1)}; all ${E2E_SIZE} ready in HAProxy, interval ${E2E_INTERVAL_MS} ms`;
+  record(`  of which leader to published (server log)`, leaderToPublished, "ms", "lease taken to first publication written (stamp + 500 slot writes + head)");
+  record(`e2e cold start, ${E2E_SIZE} slots, from server spawn`, spawnToReady, "ms", "includes node + tsx start-up and the first lease take");
+  const m3 = record(`e2e churn 10% out, ${E2E_SIZE} slots: out of ready`, churnOut, "ms", "");
+  rows.at(-1)!.note = `${verdict(m3)}; 50 gone targets no longer ready (drain) in HAProxy`;
+  const m4 = record(`e2e churn 10% in, ${E2E_SIZE} slots: new ready`, churnIn, "ms", "");
+  rows.at(-1)!.note = `${verdict(m4)}; 50 new targets ready; server.drain 0: waits for the gone ones' slots to be freed`;
+}
+
 function benchMemory(): void {
   setFlagsFromString("--expose-gc");
   const gc = runInNewContext("gc") as () => void;
@@ -292,11 +445,15 @@ function printTable(): void {
 async function main(): Promise<void> {
   const started = performance.now();
   console.log(`hsdo bench: node ${process.versions.node}, ${ensureHaproxy()}`);
-  benchAssign();
-  benchPlan();
-  const answer = await benchHaproxy();
-  benchParse(answer, 5000);
-  benchMemory();
+  // --e2e-only / --no-e2e: one part alone.
+  if (!process.argv.includes("--e2e-only")) {
+    benchAssign();
+    benchPlan();
+    const answer = await benchHaproxy();
+    benchParse(answer, 5000);
+    benchMemory();
+  }
+  if (!process.argv.includes("--no-e2e")) await benchEndToEnd();
   console.log("");
   printTable();
   console.log(`\n(${((performance.now() - started) / 1000).toFixed(1)} s; medians of repeated runs, first run of each dropped as warm-up)`);

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { absent, epochIs, epochNotAbove, expression, ownerIs, poolFrom, rvnIs } from "./conditions.ts";
+import { absent, epochIs, epochNotAbove, expression, generationBelow, ownerIs, poolFrom, rvnIs, sealable } from "./conditions.ts";
 
 test("clauses merge into one expression with #name placeholders for reserved words", () => {
   const e = expression({
@@ -52,4 +52,17 @@ test("a placeholder bound to two different values is refused", () => {
   // The same clause twice is harmless.
   assert.equal(expression({ condition: [epochIs(1), epochIs(1)] }).ConditionExpression, "#epoch = :epoch AND #epoch = :epoch");
   assert.throws(() => expression({ set: { "a.b": 1 } }), /not a plain attribute name/);
+});
+
+test("the same-epoch fence: a strictly greater generation within the epoch, anything over an older epoch", () => {
+  const e = expression({ condition: [epochNotAbove(7), generationBelow(12, 7)] });
+  assert.equal(
+    e.ConditionExpression,
+    "(attribute_not_exists(#epoch) OR #epoch <= :maxEpoch) AND (attribute_not_exists(#generation) OR #generation < :generation OR #epoch < :maxEpoch)",
+  );
+  assert.deepEqual(e.ExpressionAttributeValues, { ":maxEpoch": { N: "7" }, ":generation": { N: "12" } });
+  assert.equal(
+    expression({ condition: [sealable(7, 12)] }).ConditionExpression,
+    "(attribute_not_exists(#pool) OR (#epoch = :sealEpoch AND #generation < :generation))",
+  );
 });

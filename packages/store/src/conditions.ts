@@ -24,6 +24,41 @@ export function epochNotAbove(epoch: number): Clause {
   };
 }
 
+/**
+ * The same-epoch fence, always next to epochNotAbove(epoch): the stored item
+ * is not as new as the one being written. Within one epoch a write must carry
+ * a strictly greater generation than the stored one, so a write that lands
+ * late (an SDK retry, a request held in the network) can never put an older
+ * state back over a newer one; an item of an older epoch (not stamped by this
+ * term: a leftover, or a deposed leader's write onto a key that was missing)
+ * is overwritten whatever its generation. Strictly greater, not equal: the
+ * same generation with other content must not land either; the writer counts
+ * a refused write as success only when a read-back shows the very item it
+ * wrote (its own earlier attempt landed).
+ */
+export function generationBelow(generation: number, epoch: number): Clause {
+  return {
+    text: "(attribute_not_exists(#generation) OR #generation < :generation OR #epoch < :maxEpoch)",
+    names: { "#generation": "generation", "#epoch": "epoch" },
+    values: { ":generation": generation, ":maxEpoch": epoch },
+  };
+}
+
+/**
+ * Sealing a slot a failed publication of `epoch` may still write to (a
+ * request in flight): the key does not exist yet, or it holds an item of that
+ * epoch older than `generation`. After the seal, the item carries
+ * `generation`, and every late write of that publication is refused by
+ * generationBelow.
+ */
+export function sealable(epoch: number, generation: number): Clause {
+  return {
+    text: "(attribute_not_exists(#pool) OR (#epoch = :sealEpoch AND #generation < :generation))",
+    names: { "#pool": "pool", "#epoch": "epoch", "#generation": "generation" },
+    values: { ":sealEpoch": epoch, ":generation": generation },
+  };
+}
+
 export function epochIs(epoch: number): Clause {
   return { text: "#epoch = :epoch", names: { "#epoch": "epoch" }, values: { ":epoch": epoch } };
 }

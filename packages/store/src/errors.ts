@@ -77,3 +77,26 @@ export class LeaseTakenError extends LeaseLostError {
     );
   }
 }
+
+/**
+ * A write of this term was refused by the same-epoch fence: the item already
+ * holds `storedGeneration` (not below ours) with other content. The table
+ * moved past the writer's base (a write of an abandoned publication, or
+ * another writer of the same epoch): the caller reads the table back (the
+ * server re-stamps) before publishing again.
+ */
+export class GenerationConflictError extends HsdoError {
+  constructor(
+    readonly pool: string,
+    readonly slot: number,
+    readonly ourGeneration: number,
+    readonly storedGeneration: number | undefined,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `pool ${JSON.stringify(pool)}: slot ${slot} already holds generation ${storedGeneration ?? "?"} with other content; ` +
+        `refusing to write generation ${ourGeneration} over it (the table moved past this writer's base; it is read back before the next publication)`,
+      options,
+    );
+  }
+}

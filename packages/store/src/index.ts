@@ -2,7 +2,7 @@ export { LEASE_SLOT, HEAD_SLOT, TABLE_KEY_SCHEMA, TABLE_ATTRIBUTE_DEFINITIONS, T
 export type { CreateTableOptions, CreateTableResult } from "./table.ts";
 export { MAX_POOL_SIZE, parseHead, parseLease, parseSlot, slotAttributes, headAttributes, leaseAttributes } from "./items.ts";
 export type { LeaseRecord, Attributes, Item, Parsed } from "./items.ts";
-export { epochNotAbove, epochIs, ownerIs, rvnIs, absent, expression } from "./conditions.ts";
+export { epochNotAbove, generationBelow, sealable, epochIs, ownerIs, rvnIs, absent, expression } from "./conditions.ts";
 export type { Clause, Expression, ExpressionParts } from "./conditions.ts";
 export { assembleSnapshot } from "./snapshot.ts";
 export type { Assembly } from "./snapshot.ts";
@@ -18,4 +18,4 @@ export { createDynamoClient } from "./client.ts";
 export type { DynamoClientOptions } from "./client.ts";
 export { OPERATIONS, isConditionalCheckFailed } from "./observe.ts";
 export type { Observe, Outcome, Operation } from "./observe.ts";
-export { TableSchemaError, MalformedItemError, TornReadError, LeaseTakenError } from "./errors.ts";
+export { TableSchemaError, MalformedItemError, TornReadError, LeaseTakenError, GenerationConflictError } from "./errors.ts";

@@ -4,10 +4,14 @@ import { FencedOutError, HsdoError, LeaseLostError, ManualClock, type Head, type
 import { LeaseKeeper } from "./lease.ts";
 import { SlotReader } from "./reader.ts";
 import { HEAD_SLOT } from "./table.ts";
+import { createDynamoClient } from "./client.ts";
+import { GenerationConflictError } from "./errors.ts";
+import { startDynamoRelay, type RelayedRequest } from "../../../test/helpers/relay.ts";
+import { waitFor } from "../../../test/helpers/wait.ts";
 import { fileBed, poolItems, putRaw, recorder, uniqueName } from "./testing.ts";
 import { FencedWriter, type WriteTerm } from "./writer.ts";
 
-const { client, table } = await fileBed("writer");
+const { client, table, dynalite } = await fileBed("writer");
 
 function term(epoch: number, controller = new AbortController()): WriteTerm {
   return { epoch, signal: controller.signal };
@@ -38,8 +42,8 @@ test("a leader deposed by a newer epoch's stamp is fenced out, and nothing of it
     [
       [1, "ready", "10.0.0.1", 1, 2],
       [2, "ready", "10.0.0.2", 1, 2],
-      [3, "free", undefined, 0, 2],
-      [4, "free", undefined, 0, 2],
+      [3, "free", undefined, undefined, 2],
+      [4, "free", undefined, undefined, 2],
     ],
   );
   assert.deepEqual({ ...stampedB.head, updatedAt: 0 }, { generation: 1, epoch: 2, leader: "srv-b", updatedAt: 0, size: 4 });
@@ -100,7 +104,8 @@ test("an abort in the middle of a publish stops it at once: the remaining slots 
   const rec = recorder((entry) => {
     if (entry.operation === "slot.write" && entry.outcome === "ok") controller.abort(new LeaseLostError("srv-a", "test"));
   });
-  const w = writer(pool, "srv-a", { observe: rec.observe });
+  // One write in flight at a time, so "at once" is exact: with more, the writes already sent cannot be recalled, and no new one starts.
+  const w = writer(pool, "srv-a", { observe: rec.observe, concurrency: 1 });
   const t1 = term(1, controller);
   const base = (await w.stampEpoch(t1, 5)).head;
   const before = await poolItems(client, table, pool);
@@ -153,7 +158,7 @@ test("publish writes only the changed slots, each with generation G+1, then the 
   assert.equal(items.get(7)?.addr, "10.0.0.70");
   assert.equal(items.get(7)?.generation, 2);
   for (const k of [1, 2, 4, 5, 6, 8]) assert.equal(items.get(k)?.generation, 1, `slot ${k} was rewritten`);
-  for (const k of [9, 10]) assert.equal(items.get(k)?.generation, 0);
+  for (const k of [9, 10]) assert.equal(items.get(k), undefined, `slot ${k} of a cold-started pool was written though never used`);
 
   const snap = await new SlotReader({ client, table, pool }).snapshot();
   assert.equal(snap?.head.generation, 2);
@@ -232,13 +237,167 @@ test("stamping a grown pool resets leftover items beyond the published size to f
   assert.deepEqual(await new SlotReader({ client, table, pool }).snapshot(), stamped);
 });
 
-test("stamping an empty pool creates free slots and a head of generation 0, which readers take as nothing published", async () => {
+test("stamping an empty pool writes the head only (generation 0, which readers take as nothing published), whatever its size", async () => {
   const pool = uniqueName("p");
-  const stamped = await writer(pool, "srv-a").stampEpoch(term(3), 2);
+  const rec = recorder();
+  const stamped = await writer(pool, "srv-a", { observe: rec.observe }).stampEpoch(term(3), 500);
   assert.equal(stamped.head.generation, 0);
   assert.equal(stamped.head.epoch, 3);
+  assert.equal(stamped.slots.length, 500);
+  assert.ok(stamped.slots.every((s) => s.state === "free"));
+  // No head before: no leader ever finished a stamp, so no slot write can be in flight anywhere, and missing items need no stamp.
+  assert.deepEqual(
+    rec.calls.map((c) => c.operation),
+    ["head.stamp", "pool.query"],
+  );
   const items = await poolItems(client, table, pool);
-  assert.deepEqual([...items.keys()], [HEAD_SLOT, 1, 2]);
-  assert.deepEqual(items.get(1), { pool, slot: 1, state: "free", weight: 0, generation: 0, epoch: 3 });
+  assert.deepEqual([...items.keys()], [HEAD_SLOT]);
   assert.equal(await new SlotReader({ client, table, pool }).snapshot(), undefined);
+});
+
+test("a takeover of a pool with a head creates its missing slot items, so a deposed leader's late write to them is fenced too", async () => {
+  const pool = uniqueName("p");
+  const a = writer(pool, "srv-a");
+  const termA = term(1);
+  const baseA = (await a.stampEpoch(termA, 4)).head;
+  await a.publish(termA, { base: baseA, changed: [ready(1, 1)] });
+  const stamped = await writer(pool, "srv-b").stampEpoch(term(2), 4);
+  const items = await poolItems(client, table, pool);
+  assert.deepEqual([...items.keys()], [HEAD_SLOT, 1, 2, 3, 4]);
+  assert.deepEqual(items.get(3), { pool, slot: 3, state: "free", weight: 0, epoch: 2 });
+  // srv-a, deposed, publishes slot 3 (its write was in flight at the takeover): refused.
+  await assert.rejects(writer(pool, "srv-a").publish(termA, { base: { ...baseA, generation: 1 }, changed: [ready(3, 3)] }), FencedOutError);
+  assert.equal((await poolItems(client, table, pool)).get(3)?.state, "free");
+  assert.equal(stamped.head.generation, 1);
+});
+
+/** A client through a relay that can hold requests or lose answers; the SDK retries a timed-out request like in production. */
+async function relayed(t: { after(fn: () => unknown): void }, maxAttempts = 3) {
+  const relay = await startDynamoRelay(dynalite.endpoint);
+  t.after(() => relay.close());
+  const viaRelay = createDynamoClient({ endpoint: relay.endpoint, region: "us-east-1", credentials: { accessKeyId: "test", secretAccessKey: "test" }, maxAttempts, requestTimeoutMs: 300 });
+  t.after(() => viaRelay.destroy());
+  return { relay, viaRelay };
+}
+
+/** The relay rule matching the PutItem of `slot` with `generation` (first attempt only, when `once`). */
+function putOf(slot: number, generation: number): (r: RelayedRequest) => boolean {
+  return (r) => {
+    const item = r.body.Item as Record<string, { N?: string }> | undefined;
+    return r.operation === "PutItem" && item?.slot?.N === String(slot) && item?.generation?.N === String(generation);
+  };
+}
+
+test("same-epoch fence: a slot write of generation G that lands late, after G+1 and G+2 were published, is refused; readers never see it", async (t) => {
+  const pool = uniqueName("p");
+  const { relay, viaRelay } = await relayed(t);
+  const w = new FencedWriter({ client: viaRelay, table, pool, leader: "srv-a", clock: new ManualClock() });
+  const t1 = term(1);
+  let head = (await w.publish(t1, { base: (await w.stampEpoch(t1, 3)).head, changed: [ready(1, 1)] })).head;
+  // Generation 2's first attempt at slot 1 is held in the network; the SDK times out and its retry lands.
+  let heldOnce = false;
+  const g2 = putOf(1, 2);
+  relay.rule = (r) => (g2(r) && !heldOnce ? ((heldOnce = true), "hold") : "pass");
+  head = (await w.publish(t1, { base: head, changed: [ready(1, 2)] })).head;
+  assert.equal(head.generation, 2);
+  assert.equal(relay.held.length, 1);
+  head = (await w.publish(t1, { base: head, changed: [ready(1, 3)] })).head;
+  head = (await w.publish(t1, { base: head, changed: [ready(2, 4)] })).head;
+  assert.equal(head.generation, 4);
+
+  // Seen by readers all along: slot 1 only ever moves forward.
+  const reader = new SlotReader({ client, table, pool });
+  const addrs: string[] = [];
+  let reading = true;
+  const watching = (async () => {
+    while (reading) {
+      const snap = await reader.snapshot();
+      if (snap) addrs.push(`${snap.head.generation}:${snap.slots[0]?.addr}`);
+    }
+  })();
+  await waitFor("the reader read the pool", () => addrs.length > 0);
+  const late = await relay.held[0]!.release();
+  assert.equal(late.status, 400);
+  assert.match(late.body, /ConditionalCheckFailed/);
+  await waitFor("the reader read the pool after the late write", () => addrs.length > 3);
+  reading = false;
+  await watching;
+  assert.deepEqual([...new Set(addrs)], ["4:10.0.0.3"], "readers saw only the newest state");
+  const items = await poolItems(client, table, pool);
+  assert.equal(items.get(1)?.addr, "10.0.0.3");
+  assert.equal(items.get(1)?.generation, 3);
+});
+
+test("same-epoch fence: a retried write whose first attempt landed (answer lost) counts as written", async (t) => {
+  const pool = uniqueName("p");
+  const { relay, viaRelay } = await relayed(t);
+  const rec = recorder();
+  const w = new FencedWriter({ client: viaRelay, table, pool, leader: "srv-a", clock: new ManualClock(), observe: rec.observe });
+  const t1 = term(1);
+  const base = (await w.stampEpoch(t1, 3)).head;
+  const lostOf = new Set<string>();
+  const slot2 = putOf(2, 1);
+  const headG1 = putOf(HEAD_SLOT, 1);
+  relay.rule = (r) => {
+    const which = slot2(r) ? "slot2" : headG1(r) ? "head" : undefined;
+    if (which === undefined || lostOf.has(which)) return "pass";
+    lostOf.add(which);
+    return "swallow";
+  };
+  const result = await w.publish(t1, { base, changed: [ready(1, 1), ready(2, 2)] });
+  assert.equal(result.head.generation, 1);
+  assert.equal(lostOf.size, 2, "the first answer of slot 2 and of the head were lost");
+  assert.equal(relay.seen.filter((r) => slot2(r)).length, 2, "the SDK sent slot 2 again");
+  assert.equal(rec.count("slot.write", "conditional_failed"), 1, "the retry was refused by the fence...");
+  assert.equal(rec.count("head.write", "conditional_failed"), 1);
+  assert.equal(rec.count("fence.evidence"), 2, "...and read back");
+  const snap = await new SlotReader({ client, table, pool }).snapshot();
+  assert.equal(snap?.head.generation, 1);
+  assert.equal(snap?.slots[1]?.addr, "10.0.0.2");
+  // The writer is settled: the next publication goes on from this head.
+  assert.equal((await w.publish(t1, { base: result.head, changed: [ready(3, 3)] })).head.generation, 2);
+});
+
+test("same-epoch fence: the same generation with other content is a conflict, not a success, and the next stamp reads the table back", async () => {
+  const pool = uniqueName("p");
+  const w = writer(pool, "srv-a");
+  const t1 = term(1);
+  const base = (await w.publish(t1, { base: (await w.stampEpoch(t1, 3)).head, changed: [ready(1, 1)] })).head;
+  // Another write of this epoch already put generation 2 into slot 2 (an abandoned publication's request, landed late).
+  await putRaw(client, table, { pool, ...ready(2, 9), generation: 2, epoch: 1 });
+  const err = await w.publish(t1, { base, changed: [ready(2, 2)] }).then(
+    () => assert.fail("a write over the same generation with other content landed"),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof GenerationConflictError, String(err));
+  assert.equal(err.slot, 2);
+  assert.equal(err.storedGeneration, 2);
+  assert.equal((await poolItems(client, table, pool)).get(2)?.addr, "10.0.0.9");
+  const resumed = await w.stampEpoch(t1, 3);
+  assert.ok(resumed.head.generation >= 2);
+  assert.equal((await w.publish(t1, { base: resumed.head, changed: [ready(2, 2)] })).head.generation, resumed.head.generation + 1);
+  assert.equal((await poolItems(client, table, pool)).get(2)?.addr, "10.0.0.2");
+});
+
+test("a publication that failed part-way is sealed by the next stamp: its write still in flight is refused when it lands", async (t) => {
+  const pool = uniqueName("p");
+  // One attempt: the held write makes the publish fail (a request timeout), while the request itself is still "in the network".
+  const { relay, viaRelay } = await relayed(t, 1);
+  const w = new FencedWriter({ client: viaRelay, table, pool, leader: "srv-a", clock: new ManualClock() });
+  const t1 = term(1);
+  const base = (await w.publish(t1, { base: (await w.stampEpoch(t1, 3)).head, changed: [ready(1, 1)] })).head;
+  const slot3 = putOf(3, 2);
+  relay.rule = (r) => (slot3(r) ? "hold" : "pass");
+  await assert.rejects(w.publish(t1, { base, changed: [ready(2, 2), ready(3, 3)] }));
+  relay.rule = () => "pass";
+  const resumed = await w.stampEpoch(t1, 3);
+  assert.equal(resumed.head.generation, 2, "the sealed slots rolled the head forward");
+  assert.equal(resumed.slots[2]?.state, "free", "slot 3 was missing: sealed as free");
+  // The leader carries on without slot 3's target; then the old request lands.
+  const next = await w.publish(t1, { base: resumed.head, changed: [ready(1, 5)] });
+  const late = await relay.held[0]!.release();
+  assert.match(late.body, /ConditionalCheckFailed/);
+  const snap = await new SlotReader({ client, table, pool }).snapshot();
+  assert.equal(snap?.head.generation, next.head.generation);
+  assert.equal(snap?.slots[2]?.state, "free", "the abandoned write never appeared");
 });
