@@ -362,6 +362,46 @@ test("SERVER_MODE=aws against the fake AWS: slots fill, weights ramp, churn neve
   assert.equal(fake.describedIds.length, 5, `no instance described twice: ${fake.describedIds.join(", ")}`);
 });
 
+test("SERVER_MODE=aws, full pool: an instance gone from the ASG is freed (maint) for one generation, then its replacement takes the slot", async (t) => {
+  const { env, table } = await bed(t);
+  const fake = await startFakeAws();
+  t.after(() => fake.stop());
+  const inst = (n: number) => ({ id: instanceId(n), ip: `10.1.0.${n}`, az: "eu-west-1a", launchTime: Date.UTC(2025, 0, 1, 0, n) });
+  fake.setGroup("web", [inst(1), inst(2), inst(3)]);
+  const server = startHsdo("server", ["--server"], {
+    ...env,
+    ...fake.env(),
+    SERVER_MODE: "aws",
+    SERVER_ASG_NAMES: "web",
+    HSDO_SERVER_AWS_PORT: "8080",
+    HAPROXY_BACKEND_SERVERS_LIST_SIZE: "3",
+    INTERVAL: "250ms",
+    HSDO_SERVER_DRAIN: "30s",
+  });
+  t.after(() => server.stop("SIGKILL"));
+  await waitFor("three instances published", async () => Object.keys(slotMap(await readPool(db, table, "default"))).length === 3 || undefined);
+  const offset = server.output().length;
+  // i-2 is no longer listed (terminated and gone) and its replacement i-4 is: no 30 s drain for what is not there.
+  fake.setGroup("web", [inst(1), inst(3), inst(4)]);
+  const final = await waitFor("i-4 takes slot 2", async () => {
+    const m = slotMap(await readPool(db, table, "default"));
+    return m[2] === `${instanceId(4)}:ready` ? m : undefined;
+  }).catch((e: Error) => assert.fail(`${e.message}\n${server.output().slice(-3000)}`));
+  assert.deepEqual(final, { 1: `${instanceId(1)}:ready`, 2: `${instanceId(4)}:ready`, 3: `${instanceId(3)}:ready` });
+  const changes = events(server.output(), offset).filter((e) => e.msg === "slot changed" && e.slot === 2);
+  assert.deepEqual(
+    changes.map((e) => [e.state, e.name]),
+    [
+      ["free", instanceId(2)],
+      ["ready", instanceId(4)],
+    ],
+    "free (remembering i-2) for one generation, then i-4",
+  );
+  assert.equal(Number(changes[1]!.generation), Number(changes[0]!.generation) + 1);
+  assert.ok(events(server.output(), offset).some((e) => String(e.msg).startsWith("target gone from the source") && e.name === instanceId(2)));
+  assert.deepEqual(fake.protocolErrors, []);
+});
+
 test("safety valve at process level: an emptied file is held for confirmTicks-1 ticks, then the targets drain", async (t) => {
   const { env, file, table } = await bed(t);
   writeTargets(file, ABC);
