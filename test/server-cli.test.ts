@@ -321,13 +321,12 @@ test("SERVER_MODE=aws against the fake AWS: slots fill, weights ramp, churn neve
   assert.equal(w2.length, 3);
   w2.forEach((w, i) => assert.ok(w > w1[i]! && w <= 100, `slot ${i + 1} ramps: ${w1[i]} then ${w}`));
 
-  // Churn: one leaves (drain, then free), one joins (lowest free slot), one joins into the freed slot, one is terminated.
+  // Churn: one is gone from the group (freed at once, no drain), one joins (lowest free slot), one joins into the freed slot, one is terminating (drains).
   fake.setGroup("web", [inst(1), inst(3), inst(4)]);
-  await waitFor("i-2 drains, i-4 takes slot 4", async () => {
+  await waitFor("i-2 is gone: slot 2 freed at once, i-4 takes slot 4", async () => {
     const m = slotMap(await readPool(db, table, "default"));
-    return (m[2] === `${instanceId(2)}:drain` && m[4] === `${instanceId(4)}:ready`) || undefined;
+    return (m[2] === undefined && m[4] === `${instanceId(4)}:ready`) || undefined;
   });
-  await waitFor("slot 2 is freed after the drain", async () => slotMap(await readPool(db, table, "default"))[2] === undefined || undefined);
   fake.setGroup("web", [inst(1), inst(3), inst(4), inst(5)]);
   await waitFor("i-5 takes the freed slot 2", async () => slotMap(await readPool(db, table, "default"))[2] === `${instanceId(5)}:ready` || undefined);
   const last = await runHsdo(["status"], env);
@@ -402,7 +401,7 @@ test("SERVER_MODE=aws, full pool: an instance gone from the ASG is freed (maint)
   assert.deepEqual(fake.protocolErrors, []);
 });
 
-test("safety valve at process level: an emptied file is held for confirmTicks-1 ticks, then the targets drain", async (t) => {
+test("safety valve at process level: an emptied file is held for confirmTicks-1 ticks, then the targets are freed (gone, not leaving), and they come back to their slots", async (t) => {
   const { env, file, table } = await bed(t);
   writeTargets(file, ABC);
   const CONFIRM = 3;
@@ -426,13 +425,14 @@ test("safety valve at process level: an emptied file is held for confirmTicks-1 
   assert.deepEqual(slotMap(held), { 1: "a:ready", 2: "b:ready", 3: "c:ready" }, "held: nothing drained");
   assert.equal(held!.head.generation, published!.head.generation, "held: nothing published");
 
-  const drained = await waitFor("the confirmed answer drains all three", async () => {
-    const m = slotMap(await readPool(db, table, "default"));
-    return Object.values(m).length === 3 && Object.values(m).every((v) => v.endsWith(":drain")) ? m : undefined;
+  // Removed from the file is gone, not leaving: nothing to drain, each slot is freed remembering its target.
+  const freed = await waitFor("the confirmed answer frees all three", async () => {
+    const snap = await readPool(db, table, "default");
+    return snap && snap.head.generation > published!.head.generation && Object.keys(slotMap(snap)).length === 0 ? snap : undefined;
   });
-  assert.deepEqual(drained, { 1: "a:drain", 2: "b:drain", 3: "c:drain" }, "drained in place");
+  assert.deepEqual(freed.slots.slice(0, 3).map((x) => x.last), ["a", "b", "c"], "each free slot remembers its target");
 
-  // The log tells the story in order: held on ticks 1..CONFIRM-1, then the drain.
+  // The log tells the story in order: held on ticks 1..CONFIRM-1, then the slots freed.
   const story = events(server.output(), offset).filter((e) => String(e.msg).startsWith("safety valve") || e.msg === "slot changed");
   const valve = story.filter((e) => String(e.msg).startsWith("safety valve"));
   assert.equal(valve.length, CONFIRM - 1, `held for ${CONFIRM - 1} ticks:\n${JSON.stringify(story, null, 1)}`);
@@ -448,11 +448,19 @@ test("safety valve at process level: an emptied file is held for confirmTicks-1 
   assert.deepEqual(
     story.slice(CONFIRM - 1, CONFIRM + 2).map((e) => [e.slot, e.state]),
     [
-      [1, "drain"],
-      [2, "drain"],
-      [3, "drain"],
+      [1, "free"],
+      [2, "free"],
+      [3, "free"],
     ],
   );
+
+  // The file is restored (in another order): each target takes its old slot back.
+  writeTargets(file, [...ABC].reverse());
+  const back = await waitFor("a, b, c back", async () => {
+    const m = slotMap(await readPool(db, table, "default"));
+    return Object.keys(m).length === 3 ? m : undefined;
+  });
+  assert.deepEqual(back, { 1: "a:ready", 2: "b:ready", 3: "c:ready" }, "old slots, whatever the file order");
 });
 
 test("restarted with a size below an occupied slot, the server refuses (exit 2, names size) and leaves the table as it is", async (t) => {
