@@ -225,13 +225,15 @@ async function main(): Promise<void> {
   await applied((_, s) => rampedIn(s, 5), "their ramp");
   await compare(["d", "e"]);
 
-  // 3. One leaves: drain, then free.
+  // 3. One leaves: marked `state: drain` in the file, it drains, then is freed; then its entry goes.
+  // (An entry simply deleted is gone, not leaving: its slot would be freed at once, with no drain.)
   const slot2Before = URIS.filter((u) => steady?.get(u) === "b");
-  writeTargets(targets, pick("origin-a", "origin-c", "origin-d", "origin-e"));
+  writeTargets(targets, pick("origin-a", "origin-b", "origin-c", "origin-d", "origin-e"), ["origin-b"]);
   await applied((snap, s) => snap.slots[1]!.state === "drain" && slot2(s)?.state === "drain", "origin-b to drain");
-  await show("3. origin-b leaves: slot 2 drains (no new sessions, running ones finish); no other slot moves");
+  await show("3. origin-b leaves (state: drain): slot 2 drains (no new sessions, running ones finish); no other slot moves");
   await applied((snap, s) => snap.slots[1]!.state === "free" && slot2(s)?.state === "maint", `the end of the drain (${DEMO.server.drainMs / 1000} s)`);
-  await show("   ...drained: slot 2 is free and parked in maint");
+  writeTargets(targets, pick("origin-a", "origin-c", "origin-d", "origin-e"));
+  await show("   ...drained: slot 2 is free (remembering origin-b) and parked in maint; origin-b's entry is removed");
   await compare([], ["b"]);
 
   // 4. A newcomer takes the freed slot.

@@ -89,3 +89,53 @@ test("Consul mode: an instance registered at 169.254.169.254 is never published,
   assert.deepEqual(await addrs(), ["10.1.0.1", "127.0.0.3"], "loopback allowed, link-local never");
   assert.deepEqual(consul.protocolErrors, []);
 });
+
+test("Consul mode: the token loses service:read ([] with HTTP 200), the valve lets the empty answer through after confirmTicks, and on recovery every instance gets its old slot back", async (t) => {
+  const { dynalite, db } = await dynaliteWithTable(t, "hsdo");
+  const consul = await startFakeConsul();
+  t.after(() => consul.stop());
+  // Registered out of node order, so the slots are not simply sorted by name.
+  for (const n of [3, 1, 4, 2]) consul.register({ service: "origin", node: `node-${n}`, address: `10.1.0.${n}`, port: 8080, status: "passing" });
+  const server = startHsdo("server", ["--server"], {
+    SERVER_MODE: "consul",
+    SERVER_CONSUL_API_URL: consul.url,
+    SERVER_CONSUL_SERVICE_NAME: "origin",
+    HSDO_SERVER_CONSUL_WAIT: "2s",
+    HSDO_SERVER_CONFIRM_TICKS: "2",
+    HSDO_DYNAMODB_ENDPOINT: dynalite.endpoint,
+    AWS_ACCESS_KEY_ID: "test",
+    AWS_SECRET_ACCESS_KEY: "test",
+    AWS_REGION: "us-east-1",
+    INTERVAL: "300ms",
+    HAPROXY_BACKEND_SERVERS_LIST_SIZE: "6",
+    EXPORTER_PORT: String(await freePort()),
+  });
+  t.after(() => server.stop());
+  const slots = async () => (await readPool(db, "hsdo", "default"))?.slots ?? [];
+  const where = (s: Awaited<ReturnType<typeof slots>>) => Object.fromEntries(s.filter((x) => x.state === "ready").map((x) => [x.addr, x.slot]));
+  const fail = () => server.output().slice(-3000);
+
+  const before = await waitFor("four instances in slots", async () => {
+    const s = await slots();
+    return s.filter((x) => x.state === "ready").length === 4 ? where(s) : undefined;
+  }).catch((e: Error) => assert.fail(`${e.message}\n${fail()}`));
+
+  consul.filterByAcl(true);
+  const emptied = await waitFor("the confirmed empty answer frees every slot, each remembering its target", async () => {
+    const s = await slots();
+    return s.every((x) => x.state === "free") ? s : undefined;
+  }).catch((e: Error) => assert.fail(`${e.message}\n${fail()}`));
+  assert.ok(server.output().includes("safety valve"), "the empty answer was held first");
+  assert.deepEqual(emptied.filter((x) => x.last).length, 4, JSON.stringify(emptied));
+
+  // Recovery, with a newcomer registered meanwhile: the four get their slots back, the newcomer another one.
+  consul.register({ service: "origin", node: "node-0", address: "10.1.0.100", port: 8080, status: "passing" });
+  consul.filterByAcl(false);
+  const after = await waitFor("all five ready", async () => {
+    const s = await slots();
+    return s.filter((x) => x.state === "ready").length === 5 ? where(s) : undefined;
+  }).catch((e: Error) => assert.fail(`${e.message}\n${fail()}`));
+  for (const [addr, slot] of Object.entries(before)) assert.equal(after[addr], slot, `${addr} is back in slot ${slot}`);
+  assert.equal(after["10.1.0.100"], 5, "the newcomer took the lowest free slot");
+  assert.deepEqual(consul.protocolErrors, []);
+});

@@ -321,13 +321,12 @@ test("SERVER_MODE=aws against the fake AWS: slots fill, weights ramp, churn neve
   assert.equal(w2.length, 3);
   w2.forEach((w, i) => assert.ok(w > w1[i]! && w <= 100, `slot ${i + 1} ramps: ${w1[i]} then ${w}`));
 
-  // Churn: one leaves (drain, then free), one joins (lowest free slot), one joins into the freed slot, one is terminated.
+  // Churn: one is gone from the group (freed at once, no drain), one joins (lowest free slot), one joins into the freed slot, one is terminating (drains).
   fake.setGroup("web", [inst(1), inst(3), inst(4)]);
-  await waitFor("i-2 drains, i-4 takes slot 4", async () => {
+  await waitFor("i-2 is gone: slot 2 freed at once, i-4 takes slot 4", async () => {
     const m = slotMap(await readPool(db, table, "default"));
-    return (m[2] === `${instanceId(2)}:drain` && m[4] === `${instanceId(4)}:ready`) || undefined;
+    return (m[2] === undefined && m[4] === `${instanceId(4)}:ready`) || undefined;
   });
-  await waitFor("slot 2 is freed after the drain", async () => slotMap(await readPool(db, table, "default"))[2] === undefined || undefined);
   fake.setGroup("web", [inst(1), inst(3), inst(4), inst(5)]);
   await waitFor("i-5 takes the freed slot 2", async () => slotMap(await readPool(db, table, "default"))[2] === `${instanceId(5)}:ready` || undefined);
   const last = await runHsdo(["status"], env);
@@ -362,7 +361,47 @@ test("SERVER_MODE=aws against the fake AWS: slots fill, weights ramp, churn neve
   assert.equal(fake.describedIds.length, 5, `no instance described twice: ${fake.describedIds.join(", ")}`);
 });
 
-test("safety valve at process level: an emptied file is held for confirmTicks-1 ticks, then the targets drain", async (t) => {
+test("SERVER_MODE=aws, full pool: an instance gone from the ASG is freed (maint) for one generation, then its replacement takes the slot", async (t) => {
+  const { env, table } = await bed(t);
+  const fake = await startFakeAws();
+  t.after(() => fake.stop());
+  const inst = (n: number) => ({ id: instanceId(n), ip: `10.1.0.${n}`, az: "eu-west-1a", launchTime: Date.UTC(2025, 0, 1, 0, n) });
+  fake.setGroup("web", [inst(1), inst(2), inst(3)]);
+  const server = startHsdo("server", ["--server"], {
+    ...env,
+    ...fake.env(),
+    SERVER_MODE: "aws",
+    SERVER_ASG_NAMES: "web",
+    HSDO_SERVER_AWS_PORT: "8080",
+    HAPROXY_BACKEND_SERVERS_LIST_SIZE: "3",
+    INTERVAL: "250ms",
+    HSDO_SERVER_DRAIN: "30s",
+  });
+  t.after(() => server.stop("SIGKILL"));
+  await waitFor("three instances published", async () => Object.keys(slotMap(await readPool(db, table, "default"))).length === 3 || undefined);
+  const offset = server.output().length;
+  // i-2 is no longer listed (terminated and gone) and its replacement i-4 is: no 30 s drain for what is not there.
+  fake.setGroup("web", [inst(1), inst(3), inst(4)]);
+  const final = await waitFor("i-4 takes slot 2", async () => {
+    const m = slotMap(await readPool(db, table, "default"));
+    return m[2] === `${instanceId(4)}:ready` ? m : undefined;
+  }).catch((e: Error) => assert.fail(`${e.message}\n${server.output().slice(-3000)}`));
+  assert.deepEqual(final, { 1: `${instanceId(1)}:ready`, 2: `${instanceId(4)}:ready`, 3: `${instanceId(3)}:ready` });
+  const changes = events(server.output(), offset).filter((e) => e.msg === "slot changed" && e.slot === 2);
+  assert.deepEqual(
+    changes.map((e) => [e.state, e.name]),
+    [
+      ["free", instanceId(2)],
+      ["ready", instanceId(4)],
+    ],
+    "free (remembering i-2) for one generation, then i-4",
+  );
+  assert.equal(Number(changes[1]!.generation), Number(changes[0]!.generation) + 1);
+  assert.ok(events(server.output(), offset).some((e) => String(e.msg).startsWith("target gone from the source") && e.name === instanceId(2)));
+  assert.deepEqual(fake.protocolErrors, []);
+});
+
+test("safety valve at process level: an emptied file is held for confirmTicks-1 ticks, then the targets are freed (gone, not leaving), and they come back to their slots", async (t) => {
   const { env, file, table } = await bed(t);
   writeTargets(file, ABC);
   const CONFIRM = 3;
@@ -386,13 +425,14 @@ test("safety valve at process level: an emptied file is held for confirmTicks-1 
   assert.deepEqual(slotMap(held), { 1: "a:ready", 2: "b:ready", 3: "c:ready" }, "held: nothing drained");
   assert.equal(held!.head.generation, published!.head.generation, "held: nothing published");
 
-  const drained = await waitFor("the confirmed answer drains all three", async () => {
-    const m = slotMap(await readPool(db, table, "default"));
-    return Object.values(m).length === 3 && Object.values(m).every((v) => v.endsWith(":drain")) ? m : undefined;
+  // Removed from the file is gone, not leaving: nothing to drain, each slot is freed remembering its target.
+  const freed = await waitFor("the confirmed answer frees all three", async () => {
+    const snap = await readPool(db, table, "default");
+    return snap && snap.head.generation > published!.head.generation && Object.keys(slotMap(snap)).length === 0 ? snap : undefined;
   });
-  assert.deepEqual(drained, { 1: "a:drain", 2: "b:drain", 3: "c:drain" }, "drained in place");
+  assert.deepEqual(freed.slots.slice(0, 3).map((x) => x.last), ["a", "b", "c"], "each free slot remembers its target");
 
-  // The log tells the story in order: held on ticks 1..CONFIRM-1, then the drain.
+  // The log tells the story in order: held on ticks 1..CONFIRM-1, then the slots freed.
   const story = events(server.output(), offset).filter((e) => String(e.msg).startsWith("safety valve") || e.msg === "slot changed");
   const valve = story.filter((e) => String(e.msg).startsWith("safety valve"));
   assert.equal(valve.length, CONFIRM - 1, `held for ${CONFIRM - 1} ticks:\n${JSON.stringify(story, null, 1)}`);
@@ -408,11 +448,19 @@ test("safety valve at process level: an emptied file is held for confirmTicks-1 
   assert.deepEqual(
     story.slice(CONFIRM - 1, CONFIRM + 2).map((e) => [e.slot, e.state]),
     [
-      [1, "drain"],
-      [2, "drain"],
-      [3, "drain"],
+      [1, "free"],
+      [2, "free"],
+      [3, "free"],
     ],
   );
+
+  // The file is restored (in another order): each target takes its old slot back.
+  writeTargets(file, [...ABC].reverse());
+  const back = await waitFor("a, b, c back", async () => {
+    const m = slotMap(await readPool(db, table, "default"));
+    return Object.keys(m).length === 3 ? m : undefined;
+  });
+  assert.deepEqual(back, { 1: "a:ready", 2: "b:ready", 3: "c:ready" }, "old slots, whatever the file order");
 });
 
 test("restarted with a size below an occupied slot, the server refuses (exit 2, names size) and leaves the table as it is", async (t) => {

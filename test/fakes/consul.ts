@@ -63,6 +63,12 @@ export interface FakeConsul {
   setLeader(leader: boolean): void;
   /** When set, requests must carry this X-Consul-Token. */
   requireToken(token: string | undefined): void;
+  /**
+   * A token that lost service:read: Consul's ACL filter answers health
+   * queries with [] and HTTP 200 (and X-Consul-Results-Filtered-By-ACLs),
+   * not with an error. Wakes blocked queries.
+   */
+  filterByAcl(on: boolean): void;
   /** Health requests for `service` (all services when omitted), answered or in flight. */
   count(service?: string): number;
   /** Requests currently held by a blocking query. */
@@ -101,6 +107,7 @@ export async function startFakeConsul(options: { datacenter?: string } = {}): Pr
   let failures: number[] = [];
   let leader = true;
   let token: string | undefined;
+  let aclFiltered = false;
 
   const key = (node: string, id: string) => `${node}\u0000${id}`;
 
@@ -192,6 +199,7 @@ export async function startFakeConsul(options: { datacenter?: string } = {}): Pr
   }
 
   function answer(service: string, query: URLSearchParams): unknown[] {
+    if (aclFiltered) return [];
     const tags = query.getAll("tag");
     const passing = query.has("passing") && query.get("passing") !== "false" && query.get("passing") !== "0";
     return [...rows.values()]
@@ -231,7 +239,9 @@ export async function startFakeConsul(options: { datacenter?: string } = {}): Pr
       log.heldMs = Date.now() - started;
       if (res.destroyed) return;
     }
-    json(res, 200, answer(service, query), { "X-Consul-Index": String(indexOf(service)), "X-Consul-Knownleader": "true", "X-Consul-Lastcontact": "0" });
+    const headers: Record<string, string> = { "X-Consul-Index": String(indexOf(service)), "X-Consul-Knownleader": "true", "X-Consul-Lastcontact": "0" };
+    if (aclFiltered) headers["X-Consul-Results-Filtered-By-ACLs"] = "true";
+    json(res, 200, answer(service, query), headers);
   }
 
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -335,6 +345,10 @@ export async function startFakeConsul(options: { datacenter?: string } = {}): Pr
     },
     requireToken(value) {
       token = value;
+    },
+    filterByAcl(on) {
+      aclFiltered = on;
+      touch(new Set([...rows.values()].map((r) => r.reg.service)));
     },
     count: (service) => requests.filter((r) => r.service !== undefined && (service === undefined || r.service === service)).length,
     blocked: () => waiters.size,

@@ -16,6 +16,12 @@ export class Metrics {
   readonly sourceTargets = new Gauge({ name: "hsdo_source_targets", help: "Targets listed by the source, by health", labelNames: ["source", "health"], registers: [this.registry] });
   readonly sourceErrors = new Counter({ name: "hsdo_source_errors_total", help: "Source listings that failed", labelNames: ["source"], registers: [this.registry] });
   readonly unassigned = new Gauge({ name: "hsdo_unassigned_targets", help: "Ready targets waiting for a free slot", labelNames: ["pool"], registers: [this.registry] });
+  readonly quarantined = new Gauge({
+    name: "hsdo_quarantined_slots",
+    help: "Slots whose item failed validation and that nothing identifies yet (leader: kept occupied, given to nobody)",
+    labelNames: ["pool"],
+    registers: [this.registry],
+  });
   readonly valveHeld = new Counter({ name: "hsdo_safety_valve_held_total", help: "Source answers held by the safety valve", labelNames: ["pool"], registers: [this.registry] });
   readonly publications = new Counter({ name: "hsdo_publications_total", help: "Generations published", labelNames: ["pool"], registers: [this.registry] });
   readonly lifecycleCompletions = new Counter({ name: "hsdo_lifecycle_completions_total", help: "ASG lifecycle actions completed", labelNames: ["outcome"], registers: [this.registry] });

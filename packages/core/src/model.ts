@@ -43,6 +43,12 @@ export interface Slot {
   generation?: number;
   /** Epoch of the leader that last wrote this slot. */
   epoch?: number;
+  /**
+   * Slot memory, on free slots only: the id of the last target that held
+   * the slot. A target that comes back while its old slot is still free
+   * takes it again before any newcomer, so an outage rebuilds no ring.
+   */
+  last?: string;
 }
 
 export interface Head {
@@ -65,6 +71,15 @@ export interface Snapshot {
 export interface InvalidSlot {
   slot: number;
   problems: string[];
+  /**
+   * What still identifies the item's target, each only when it passes its
+   * own check (isSafeName, isIpLiteral): the server repairs or frees a
+   * quarantined slot by these (docs/ARCHITECTURE.md, "Quarantine").
+   */
+  name?: string;
+  addr?: string;
+  /** The item's `state`, when it is one of the known states. */
+  state?: SlotState;
 }
 
 export function freeSlot(slot: number): Slot {
@@ -88,6 +103,7 @@ export function sameSlot(a: Slot, b: Slot): boolean {
     a.az === b.az &&
     a.weight === b.weight &&
     a.since === b.since &&
-    a.drainUntil === b.drainUntil
+    a.drainUntil === b.drainUntil &&
+    a.last === b.last
   );
 }

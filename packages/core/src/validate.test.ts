@@ -43,3 +43,13 @@ test("targetProblems names what would keep a target out of the table", () => {
   assert.match(targetProblems({ ...base, addr: "" }).join(), /addr "" is not an IP address/);
   assert.deepEqual(targetProblems({ ...base, addr: "", health: "pending" }), [], "a pending target may have no address yet");
 });
+
+test("a free item may remember its last target; an invalid item carries only what passes its own check", () => {
+  assert.deepEqual(validateSlot({ slot: 2, state: "free", last: "i-0abc" }), { ok: true, slot: { slot: 2, state: "free", weight: 0, last: "i-0abc" } });
+  const badLast = validateSlot({ slot: 2, state: "free", last: "a;b" });
+  assert.equal(badLast.ok, false);
+  const r = validateSlot({ slot: 4, state: "ready", addr: "10.0.0.4", weight: "heavy", name: "i-4" });
+  assert.deepEqual(r, { ok: false, slot: 4, problems: ['weight "heavy" is not a weight (expected 0..256)'], name: "i-4", addr: "10.0.0.4", state: "ready" });
+  const unsafe = validateSlot({ slot: 5, state: "bogus", addr: "10.0.0.1; shutdown", name: "x y" });
+  assert.ok(!unsafe.ok && unsafe.name === undefined && unsafe.addr === undefined && unsafe.state === undefined);
+});

@@ -1,6 +1,6 @@
 import { isIP } from "node:net";
 import { addressClass } from "./address.ts";
-import type { Slot, SlotState, Target } from "./model.ts";
+import type { InvalidSlot, Slot, SlotState, Target } from "./model.ts";
 
 /**
  * Everything read from the table is checked here before it can reach the
@@ -8,7 +8,7 @@ import type { Slot, SlotState, Target } from "./model.ts";
  * into a command. The outcome is data, so a bad item becomes one `maint`
  * slot and a counter, never an exception halfway through a batch.
  */
-export type SlotCheck = { ok: true; slot: Slot } | { ok: false; slot: number; problems: string[] };
+export type SlotCheck = { ok: true; slot: Slot } | ({ ok: false } & InvalidSlot);
 
 const NAME = /^[A-Za-z0-9._:-]{1,128}$/;
 const STATES: readonly SlotState[] = ["free", "ready", "drain"];
@@ -79,10 +79,16 @@ export function validateSlot(item: Record<string, unknown>, expectedSlot?: numbe
     problems.push(`state ${describe(state)} is not one of ${STATES.join(", ")}`);
   }
   const number = slot ?? expectedSlot ?? 0;
-  if (problems.length > 0) return { ok: false, slot: number, problems };
+  if (problems.length > 0) return invalid(number, problems, item);
 
   if (state === "free") {
-    return { ok: true, slot: { slot: number, state: "free", weight: 0, ...stamps(item) } };
+    // Slot memory: absent on items written before it existed, which stay valid.
+    if (item.last !== undefined && item.last !== null && !isSafeName(item.last)) {
+      return invalid(number, [`last ${describe(item.last)} is not a name (expected [A-Za-z0-9._:-])`], item);
+    }
+    const free: Slot = { slot: number, state: "free", weight: 0, ...stamps(item) };
+    if (isSafeName(item.last)) free.last = item.last;
+    return { ok: true, slot: free };
   }
   if (!isIpLiteral(item.addr)) problems.push(`addr ${describe(item.addr)} is not an IP address`);
   if (item.port !== undefined && item.port !== null && !isPort(item.port)) {
@@ -96,7 +102,7 @@ export function validateSlot(item: Record<string, unknown>, expectedSlot?: numbe
       problems.push(`${key} ${describe(value)} is not a name (expected [A-Za-z0-9._:-])`);
     }
   }
-  if (problems.length > 0) return { ok: false, slot: number, problems };
+  if (problems.length > 0) return invalid(number, problems, item);
   const result: Slot = {
     slot: number,
     state: state as SlotState,
@@ -113,6 +119,20 @@ export function validateSlot(item: Record<string, unknown>, expectedSlot?: numbe
   const drainUntil = optionalNumber(item.drainUntil);
   if (drainUntil !== undefined) result.drainUntil = drainUntil;
   return { ok: true, slot: result };
+}
+
+/**
+ * A failed check, with what still identifies the item's target: only values
+ * that pass their own check (a safe name, an IP literal, a known state), so
+ * nothing unchecked travels further than the problem text.
+ */
+function invalid(slot: number, problems: string[], item: Record<string, unknown>): SlotCheck {
+  const out: SlotCheck = { ok: false, slot, problems };
+  if (isSafeName(item.name)) out.name = item.name;
+  else if (isSafeName(item.last)) out.name = item.last;
+  if (isIpLiteral(item.addr)) out.addr = item.addr;
+  if (typeof item.state === "string" && STATES.includes(item.state as SlotState)) out.state = item.state as SlotState;
+  return out;
 }
 
 function stamps(item: Record<string, unknown>): Pick<Slot, "generation" | "epoch"> {

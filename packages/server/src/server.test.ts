@@ -371,3 +371,74 @@ test("allowLoopback publishes a loopback target, and still never a link-local on
     s.close();
   }
 });
+
+test("a hand-edited invalid item is kept occupied and reported by a new leader, then repaired for its live target", async () => {
+  const s = setup(4);
+  const log = recordingLogger();
+  try {
+    s.source.answer = [target("a", 1), target("b", 2)];
+    await s.server.leaseTick();
+    await s.server.tick();
+    const head = (await poolItems(s.client, "hsdo", s.pool)).get(0)!;
+    // A hand edit breaks b's item (a weight no HAProxy takes) and writes a slot nothing identifies.
+    await putRaw(s.client, "hsdo", { pool: s.pool, slot: 2, state: "ready", addr: "10.0.0.2", port: 80, name: "b", weight: "heavy", generation: head.generation, epoch: head.epoch });
+    await putRaw(s.client, "hsdo", { pool: s.pool, slot: 3, state: "running", generation: head.generation, epoch: head.epoch });
+    await s.lease.release();
+    s.lease.stop();
+    const next = makeServer(s.client, s.pool, "s2", 4, s.source, { log });
+    assert.equal((await next.server.leaseTick())?.role, "leader");
+    // A held answer (everything gone at once) settles nothing: b stays in its quarantined slot 2.
+    s.source.answer = [];
+    let r = await next.server.tick();
+    assert.equal(r.held, true);
+    const cannotRead = log.warnings.filter((w) => w.msg.startsWith("slot item cannot be read"));
+    assert.deepEqual(cannotRead.map((w) => w.fields?.slot), [2, 3], "the new leader says what it cannot read");
+    assert.match(String(cannotRead[0]?.fields?.problems), /weight "heavy" is not a weight/);
+    assert.deepEqual(r.quarantined?.map((q) => q.slot), [2, 3]);
+    // The fleet answers again, with a newcomer: b gets slot 2 back (repaired), the newcomer neither 2 nor 3.
+    s.source.answer = [target("a", 1), target("b", 2), target("n", 9)];
+    next.clock.advance(1000);
+    r = await next.server.tick();
+    assert.equal(r.error, undefined, r.error);
+    assert.deepEqual(r.quarantined?.map((q) => q.slot), [3]);
+    const snap = await s.reader.snapshot();
+    assert.deepEqual(snap?.invalid.map((i) => i.slot), [3], "slot 2 was rewritten, slot 3 still cannot be read");
+    assert.deepEqual(snap?.slots.map((x) => x.name ?? "-"), ["a", "b", "-", "n"]);
+    assert.equal(snap?.slots[1]?.addr, "10.0.0.2");
+    assert.ok(log.warnings.some((w) => w.msg === "invalid slot item repaired for its live target" && w.fields?.slot === 2));
+    // Slot 3 is reported again only when the quarantine changes.
+    const quarantined = () => log.warnings.filter((w) => w.msg.startsWith("invalid slot item quarantined")).length;
+    const seen = quarantined();
+    await next.server.tick();
+    assert.equal(quarantined(), seen);
+    next.lease.stop();
+  } finally {
+    s.close();
+  }
+});
+
+test("slot memory survives a leader change: a target back after its slot was freed takes it again", async () => {
+  const s = setup(4);
+  try {
+    s.source.answer = [target("a", 1), target("b", 2), target("c", 3)];
+    await s.server.leaseTick();
+    await s.server.tick();
+    // b is deregistered (gone, not leaving): freed at once, remembering b.
+    s.source.answer = [target("a", 1), target("c", 3)];
+    s.clock.advance(1000);
+    let r = await s.server.tick();
+    assert.equal(r.slots?.[1]?.state, "free");
+    assert.equal((await s.reader.snapshot())?.slots[1]?.last, "b");
+    await s.lease.release();
+    s.lease.stop();
+    const next = makeServer(s.client, s.pool, "s2", 4, s.source);
+    assert.equal((await next.server.leaseTick())?.role, "leader");
+    s.source.answer = [target("z", 0), target("a", 1), target("b", 2), target("c", 3)];
+    r = await next.server.tick();
+    assert.equal(r.error, undefined, r.error);
+    assert.deepEqual((await s.reader.snapshot())?.slots.map((x) => x.name ?? "-"), ["a", "b", "c", "z"], "b before the older newcomer z");
+    next.lease.stop();
+  } finally {
+    s.close();
+  }
+});

@@ -11,6 +11,7 @@ import {
   type AddressPolicy,
   type Clock,
   type Head,
+  type InvalidSlot,
   type Logger,
   type Slot,
   type Snapshot,
@@ -91,6 +92,8 @@ export interface ServerTickResult {
   writes?: PublishResult["writes"];
   /** How long the tick took, on the monotonic clock. */
   durationMs?: number;
+  /** Slots whose item failed validation and that nothing identifies yet: kept occupied, assignable to nobody. */
+  quarantined?: InvalidSlot[];
 }
 
 /**
@@ -105,7 +108,9 @@ export class Server {
   private readonly clock: Clock;
   private readonly log: Logger;
   /** Where the table stands for the current term: set by the stamp at takeover, then by each publish. */
-  private state: { epoch: number; head: Head; slots: Slot[] } | undefined;
+  private state: { epoch: number; head: Head; slots: Slot[]; quarantine: InvalidSlot[] } | undefined;
+  /** The quarantine last reported (slots and problems), so the warning repeats only when it changes. */
+  private lastQuarantine = "";
   private accepted: readonly Target[] | undefined;
   private valve: ValveState = {};
   private readonly releaser: LifecycleReleaser;
@@ -234,7 +239,18 @@ export class Server {
   private async takeOver(term: LeaseTerm): Promise<void> {
     const snap = await this.o.writer.stampEpoch(term, this.o.step.size);
     normalizeSlots(snap.slots, this.o.step.size);
-    this.state = { epoch: term.epoch, head: snap.head, slots: snap.slots };
+    // What we cannot read we say, and keep occupied until a tick identifies whose it is (assignSlots).
+    this.state = { epoch: term.epoch, head: snap.head, slots: snap.slots, quarantine: snap.invalid };
+    for (const bad of snap.invalid) {
+      this.log.warn("slot item cannot be read: quarantined (kept occupied) until its target is identified", {
+        pool: this.o.pool,
+        slot: bad.slot,
+        problems: bad.problems,
+        name: bad.name,
+        addr: bad.addr,
+      });
+    }
+    this.lastQuarantine = JSON.stringify(snap.invalid.map((q) => [q.slot, q.problems]));
     this.accepted = undefined;
     this.valve = {};
     this.log.info("stamped epoch on the pool", { pool: this.o.pool, epoch: term.epoch, generation: snap.head.generation, size: snap.head.size });
@@ -243,9 +259,10 @@ export class Server {
   private async leaderTick(term: LeaseTerm, targets: Target[], base: ServerTickResult): Promise<ServerTickResult> {
     const state = this.state!;
     const now = this.clock.now();
-    const step = serverStep({ slots: state.slots, targets, accepted: this.accepted, valve: this.valve, now, cfg: this.o.step });
+    const step = serverStep({ slots: state.slots, targets, accepted: this.accepted, valve: this.valve, now, cfg: this.o.step, quarantine: state.quarantine });
     this.accepted = step.accepted;
     this.valve = step.valve;
+    this.reportQuarantine(step.quarantined);
     if (step.held) {
       this.log.warn("safety valve: holding a source answer that would remove many targets", {
         pool: this.o.pool,
@@ -271,12 +288,21 @@ export class Server {
       const change: PublishChange = { base: head, changed: step.changed, size: this.o.step.size };
       const result = await this.o.writer.publish(term, change);
       head = result.head;
-      this.state = { epoch: term.epoch, head, slots: step.slots };
+      this.state = { epoch: term.epoch, head, slots: step.slots, quarantine: step.quarantined };
       for (const s of step.changed) {
-        this.log.info("slot changed", { pool: this.o.pool, slot: s.slot, state: s.state, name: s.name, addr: s.addr, weight: s.weight, generation: head.generation });
+        this.log.info("slot changed", { pool: this.o.pool, slot: s.slot, state: s.state, name: s.name ?? s.last, addr: s.addr, weight: s.weight, generation: head.generation });
+      }
+      for (const g of step.gone) this.log.info("target gone from the source: slot freed (maint) for one generation", { pool: this.o.pool, slot: g.slot, name: g.name });
+      for (const r of step.repaired) {
+        this.log.warn(r.how === "repaired" ? "invalid slot item repaired for its live target" : "invalid slot item freed: its target is gone or not ready", {
+          pool: this.o.pool,
+          slot: r.slot.slot,
+          name: r.slot.name ?? r.slot.last,
+          problems: r.problems,
+        });
       }
     } else {
-      this.state = { ...state, slots: step.slots };
+      this.state = { ...state, slots: step.slots, quarantine: step.quarantined };
     }
     const { done: released, failures: releaseFailures } = await this.releaser.release(step.releasable, targets);
     return {
@@ -293,7 +319,22 @@ export class Server {
       unassigned: step.unassigned,
       released,
       releaseFailures,
+      quarantined: step.quarantined,
     };
+  }
+
+  /** Warns of the quarantined slots when the set (or a problem) changes: at takeover, then on every change. */
+  private reportQuarantine(quarantined: readonly InvalidSlot[]): void {
+    const key = JSON.stringify(quarantined.map((q) => [q.slot, q.problems]));
+    if (key === this.lastQuarantine) return;
+    this.lastQuarantine = key;
+    for (const q of quarantined) {
+      this.log.warn("invalid slot item quarantined: kept occupied, nothing identifies its target; fix or delete the item", {
+        pool: this.o.pool,
+        slot: q.slot,
+        problems: q.problems,
+      });
+    }
   }
 
   /** --dry-run: read the pool, compute, show; take no lease and write nothing. */
@@ -301,7 +342,7 @@ export class Server {
     const current = await this.o.reader.snapshot();
     const slots = current?.slots ?? [];
     const now = this.clock.now();
-    const step = serverStep({ slots, targets, accepted: this.accepted, valve: this.valve, now, cfg: this.o.step });
+    const step = serverStep({ slots, targets, accepted: this.accepted, valve: this.valve, now, cfg: this.o.step, quarantine: current?.invalid ?? [] });
     this.accepted = step.accepted;
     this.valve = step.valve;
     const head: Head = current?.head ?? { generation: 0, epoch: 0, leader: "", updatedAt: now, size: this.o.step.size };
@@ -318,6 +359,7 @@ export class Server {
       removing: step.removing,
       unassigned: step.unassigned,
       writes,
+      quarantined: step.quarantined,
     };
   }
 

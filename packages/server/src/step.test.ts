@@ -18,7 +18,25 @@ test("an empty answer is held: slots stay, ramps go on, and it applies after con
   assert.equal(s.held, true);
   s = serverStep({ slots: s.slots, targets: [], accepted: s.accepted, valve: s.valve, now: 32_000, cfg });
   assert.equal(s.held, false);
-  assert.deepEqual(s.slots.map((x) => x.state), ["drain", "drain", "drain", "free"]);
+  // Accepted: the targets are gone from the source (not leaving), so their slots are freed, remembering them.
+  assert.deepEqual(s.slots.map((x) => x.state), ["free", "free", "free", "free"]);
+  assert.deepEqual(s.slots.map((x) => x.last), ["a", "b", "c", undefined]);
+  // They come back (with a newcomer): each takes its old slot, the newcomer the next free one.
+  s = serverStep({ slots: s.slots, targets: [t("n", 0), ...fleet], accepted: s.accepted, valve: s.valve, now: 33_000, cfg });
+  assert.equal(s.held, false);
+  assert.deepEqual(s.slots.map((x) => x.name), ["a", "b", "c", "n"]);
+});
+
+test("a held answer settles no quarantined slot; an accepted one does", () => {
+  const first = serverStep({ slots: [], targets: [t("a", 1), t("b", 2)], accepted: undefined, valve: {}, now: 0, cfg });
+  const quarantine = [{ slot: 3, problems: ["weight bad"], name: "c" }];
+  const held = serverStep({ slots: first.slots, targets: [], accepted: undefined, valve: {}, now: 1, cfg, quarantine });
+  assert.equal(held.held, true);
+  assert.deepEqual(held.quarantined.map((q) => q.slot), [3]);
+  assert.equal(held.changed.length, 0);
+  const ok = serverStep({ slots: first.slots, targets: [t("a", 1), t("b", 2), t("c", 3)], accepted: undefined, valve: {}, now: 2, cfg, quarantine });
+  assert.deepEqual(ok.quarantined, []);
+  assert.deepEqual(ok.slots.map((x) => x.name), ["a", "b", "c", undefined]);
 });
 
 test("held after a takeover (no accepted answer yet): the table's slots stand in", () => {

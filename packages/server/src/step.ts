@@ -1,4 +1,4 @@
-import { assignSlots, safetyValve, type Slot, type Target, type ValveState, type WeightConfig } from "@hsdo/core";
+import { assignSlots, safetyValve, type AssignResult, type InvalidSlot, type Slot, type Target, type ValveState, type WeightConfig } from "@hsdo/core";
 
 export interface StepConfig {
   size: number;
@@ -18,6 +18,8 @@ export interface StepInput {
   valve: ValveState;
   now: number;
   cfg: StepConfig;
+  /** Slots whose table item failed validation and is not settled yet: occupied, never a newcomer's. */
+  quarantine?: readonly InvalidSlot[];
 }
 
 export interface StepResult {
@@ -25,6 +27,10 @@ export interface StepResult {
   changed: Slot[];
   unassigned: Target[];
   drained: Slot[];
+  gone: Slot[];
+  returned: Slot[];
+  repaired: AssignResult["repaired"];
+  quarantined: InvalidSlot[];
   /** True when the valve held this answer back. */
   held: boolean;
   live: number;
@@ -43,7 +49,8 @@ export interface StepResult {
 export function serverStep(input: StepInput): StepResult {
   const decision = safetyValve(input.slots, input.targets, input.valve, input.cfg);
   const effective = decision.accept ? input.targets : (input.accepted ?? input.slots.flatMap(heldTarget));
-  const r = assignSlots(input.slots, effective, input.now, input.cfg);
+  // A held answer settles no quarantined slot: the stand-in answer cannot say whose a slot is.
+  const r = assignSlots(input.slots, effective, input.now, input.cfg, { quarantine: input.quarantine ?? [], settle: decision.accept });
   const occupied = new Set(r.slots.filter((s) => s.state !== "free").map((s) => s.name));
   const releasable = input.targets.filter((t) => t.lifecycleHook !== undefined && t.health === "leaving" && !occupied.has(t.id));
   return {

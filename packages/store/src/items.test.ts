@@ -65,3 +65,15 @@ test("assembleSnapshot: a slot newer than the head is a torn read, even when the
   const torn = assembleSnapshot("web", head, [toItem({ pool: "web", slot: 4, state: "junk", generation: 6 })]);
   assert.deepEqual(torn, { kind: "torn", slot: 4, slotGeneration: 6, headGeneration: 5 });
 });
+
+test("a free item keeps its last occupant through the table, and an invalid item says whose it was", () => {
+  const free = { slot: 3, state: "free" as const, weight: 0, last: "i-0abc", generation: 4, epoch: 2 };
+  assert.deepEqual(parseSlot(toItem(slotAttributes("p", free)), 3), { ok: true, slot: free });
+  const bad = toItem({ pool: "p", slot: 2, state: "ready", addr: "10.0.0.2", name: "i-2", weight: "heavy", generation: 5 });
+  const assembled = assembleSnapshot("p", { ...head, size: 3 }, [bad]);
+  assert.equal(assembled.kind, "ok");
+  if (assembled.kind === "ok") {
+    assert.deepEqual(assembled.snapshot.slots[1], { slot: 2, state: "free", weight: 0 });
+    assert.deepEqual(assembled.snapshot.invalid, [{ slot: 2, problems: ['weight "heavy" is not a weight (expected 0..256)'], name: "i-2", addr: "10.0.0.2", state: "ready" }]);
+  }
+});

@@ -51,7 +51,7 @@ export function toPlain(item: Item): Parsed<Record<string, unknown>> {
 
 export function slotAttributes(pool: string, slot: Slot): Attributes {
   const out: Attributes = { pool, slot: slot.slot, state: slot.state, weight: slot.weight };
-  const optional = ["addr", "port", "name", "group", "az", "since", "drainUntil", "generation", "epoch"] as const;
+  const optional = ["addr", "port", "name", "group", "az", "since", "drainUntil", "generation", "epoch", "last"] as const;
   for (const key of optional) {
     const value = slot[key];
     if (value !== undefined) out[key] = value;

@@ -9,7 +9,8 @@ export type Assembly =
 /**
  * Builds the pool as of `head`: exactly `head.size` slots, a missing item is
  * a free slot, an item that fails validation is a free slot listed in
- * `invalid`. A slot item newer than the head means a publication is half-way
+ * `invalid` (with its name and addr when they pass their own checks, so a
+ * leader can tell whose slot it was: docs/ARCHITECTURE.md, "Quarantine"). A slot item newer than the head means a publication is half-way
  * (the seqlock's odd count), so the read is torn and nothing is returned.
  * Items outside 1..size are leftovers of a larger pool and are ignored.
  */
@@ -36,7 +37,8 @@ export function assembleSnapshot(pool: string, head: Head, items: readonly Item[
       slots.push(check.slot);
     } else {
       slots.push(freeSlot(k));
-      invalid.push({ slot: k, problems: check.problems });
+      const { ok: _ok, ...bad } = check;
+      invalid.push({ ...bad, slot: k });
     }
   }
   return { kind: "ok", snapshot: { pool, head, slots, invalid } };
