@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// `npm run build`: the release package, staged in dist/package, which
-// `npm pack ./dist/package` (or `npm run pack`) turns into hsdo-<version>.tgz.
+// `npm run build`: the release package, staged in dist/package.
+// `npm run pack` (this script with --pack) also runs `npm pack` in
+// dist/package: dist/hsdo-<version>.tgz, what `npm install -g` installs.
 //
 // Why esbuild bundling rather than tsc per package: the workspace packages
 // export their .ts sources (package.json "exports"), and the sources import
@@ -22,15 +23,19 @@
 //     conf/          the files an operator installs (systemd, Prometheus,
 //                    Grafana, sample hsdo.yaml and haproxy.cfg)
 //     README.md
+//
+//   node scripts/build.mjs [--pack] [--out <dir>]   (default dist/package)
 import { spawnSync } from "node:child_process";
 import { chmodSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { builtinModules } from "node:module";
-import { join, relative } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const out = join(root, "dist/package");
+// --out <dir>: stage elsewhere (the release test builds into a temporary directory, leaving dist/ alone).
+const outAt = process.argv.indexOf("--out");
+const out = outAt > 0 && process.argv[outAt + 1] ? resolve(process.argv[outAt + 1]) : join(root, "dist/package");
 const readJson = (p) => JSON.parse(readFileSync(join(root, p), "utf8"));
 
 /** The conf/ files useful to an operator (demo and compose files are for the repository). */
@@ -194,6 +199,17 @@ export async function buildPackage({ log = console.log } = {}) {
   return { dir: out, pkg };
 }
 
+/** `npm pack` in dist/package (its own directory, so no script of the repository's package.json runs); returns the tarball's path. */
+export function packPackage({ log = console.log } = {}) {
+  const r = spawnSync("npm", ["pack", "--pack-destination", "..", "--json", "--silent"], { cwd: out, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`npm pack failed: ${r.stderr}`);
+  const [packed] = JSON.parse(r.stdout);
+  const tarball = join(out, "..", packed.filename);
+  log(`pack: ${relative(root, tarball)} (${packed.entryCount} files, ${(packed.size / 1024).toFixed(0)} KiB)`);
+  return tarball;
+}
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   await buildPackage();
+  if (process.argv.includes("--pack")) packPackage();
 }
