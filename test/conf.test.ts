@@ -197,7 +197,7 @@ test("the units' configuration (conf/hsdo.yaml + conf/systemd/hsdo.default) pass
   const [server, client] = await Promise.all([unitConfig("server"), unitConfig("client")]);
   assert.equal(server.get("server.mode"), "aws");
   assert.deepEqual(server.get("server.aws.asgNames"), ["vod-origin-a", "vod-origin-b"]);
-  assert.equal(server.get("server.aws.lifecycleHook"), "hsdo-drain", "the hook infra/ creates by default");
+  assert.equal(server.get("server.aws.lifecycleHook"), "hsdo-drain", "the hook infra/ creates when lifecycle_hook is on");
   // The client's cache must be where the unit lets it write.
   const unit = parseUnit(readFileSync(join(ROOT, UNITS.client), "utf8"), UNITS.client);
   assert.equal(client.get("client.cacheDir"), `/var/lib/${one(unit, "Service", "StateDirectory")}`);
