@@ -1,13 +1,22 @@
 data "aws_partition" "current" {}
-data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
 
 locals {
+  # The table's region, read from its ARN (arn:PARTITION:dynamodb:REGION:...).
+  # Not data.aws_region: AWS provider 6 deprecates its `name` (and, since
+  # 6.x, `id`) for `region`, which provider 5 does not have; the ARN reads
+  # the same on both, and it is where hsdo's table really is.
+  region = split(":", aws_dynamodb_table.hsdo.arn)[3]
+
+  # The lifecycle hook is opt-in (var.lifecycle_hook): the hook, the
+  # permission to complete it and HSDO_SERVER_AWS_LIFECYCLE_HOOK go together.
+  lifecycle_hook = var.lifecycle_hook && var.lifecycle_hook_name != "" && length(var.asg_names) > 0
+
   # The group id inside an Auto Scaling Group ARN is random, so it is the
   # only wildcard; the name pins each ARN to one group.
   asg_arns = [
     for name in var.asg_names :
-    "arn:${data.aws_partition.current.partition}:autoscaling:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:autoScalingGroup:*:autoScalingGroupName/${name}"
+    "arn:${data.aws_partition.current.partition}:autoscaling:${local.region}:${data.aws_caller_identity.current.account_id}:autoScalingGroup:*:autoScalingGroupName/${name}"
   ]
 
   # dynamodb:LeadingKeys limits every item read and write to the listed pools.
@@ -80,7 +89,7 @@ data "aws_iam_policy_document" "server" {
   }
 
   dynamic "statement" {
-    for_each = length(var.asg_names) > 0 && var.lifecycle_hook_name != "" ? ["lifecycle"] : []
+    for_each = local.lifecycle_hook ? ["lifecycle"] : []
     content {
       sid       = "CompleteLifecycleActionsOfWatchedGroups"
       effect    = "Allow"

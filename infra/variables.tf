@@ -33,8 +33,14 @@ variable "asg_names" {
   default     = []
 }
 
+variable "lifecycle_hook" {
+  description = "Put a termination lifecycle hook (lifecycle_hook_name) on every group of asg_names, grant the server CompleteLifecycleAction on them and set HSDO_SERVER_AWS_LIFECYCLE_HOOK: scale-ins then wait for hsdo to drain the instance (up to lifecycle_hook_heartbeat_timeout). Off by default: no hook, no permission."
+  type        = bool
+  default     = false
+}
+
 variable "lifecycle_hook_name" {
-  description = "Name of the termination lifecycle hook put on every group of asg_names, which the server completes once an instance is drained (server.aws.lifecycleHook, HSDO_SERVER_AWS_LIFECYCLE_HOOK). Empty: no hook, and no CompleteLifecycleAction permission."
+  description = "Name of the termination lifecycle hook when lifecycle_hook is on, which the server completes once an instance is drained (server.aws.lifecycleHook, HSDO_SERVER_AWS_LIFECYCLE_HOOK)."
   type        = string
   default     = "hsdo-drain"
 }

@@ -6,8 +6,9 @@ terraform {
   required_providers {
     aws = {
       source = "hashicorp/aws"
-      # deletion_protection_enabled on aws_dynamodb_table needs 4.61 or later.
-      version = ">= 5.0"
+      # deletion_protection_enabled on aws_dynamodb_table needs 4.61 or later;
+      # 5 and 6 both work (no data.aws_region attribute, see local.region).
+      version = ">= 5.0, < 7.0"
     }
   }
 }

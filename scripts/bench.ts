@@ -12,20 +12,26 @@
 //            hsdo --client, HAProxy), 500 slots at a 1 s interval: cold
 //            start of an empty pool, then 10% out / 10% in on the full pool,
 //            each until HAProxy shows it (targets printed next to them)
+//   startup  the `hsdo` process, compiled (npm run build) and through tsx:
+//            `hsdo --help`, `hsdo --client --once` on 500 slots (start-up to
+//            the first tick applied), and a running client's RSS at 500 slots
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { assignSlots, type AssignConfig, type BackendConfig, type Slot, type Snapshot, type Target } from "@hsdo/core";
 import { Reconciler, RuntimeApi, desiredServers, parseServersState, plan, type ActualServer, type ClientIdentity, type SetServer } from "@hsdo/client";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
-import { createTestTable, startDynalite } from "../test/helpers/dynalite.ts";
+import { createTestTable, dynaliteWithTable, startDynalite } from "../test/helpers/dynalite.ts";
 import { startHaproxy, templateBackend } from "../test/helpers/haproxy.ts";
-import { startHsdo } from "../test/helpers/hsdo.ts";
-import { writeTargets, type StaticTarget } from "../test/helpers/pool.ts";
-import type { Proc } from "../test/helpers/proc.ts";
+import { ROOT, cleanEnv, startHsdo } from "../test/helpers/hsdo.ts";
+import { metricValue, writeTargets, type StaticTarget } from "../test/helpers/pool.ts";
+import { freePort } from "../test/helpers/ports.ts";
+import { startProc, type Proc } from "../test/helpers/proc.ts";
+import { startPublisher } from "../test/helpers/publisher.ts";
 import { waitFor } from "../test/helpers/wait.ts";
 import { ensureHaproxy } from "./haproxy-preflight.mjs";
 
@@ -421,6 +427,107 @@ function benchMemory(): void {
   });
 }
 
+/** The two ways to run hsdo: the release bundle (dist/package, built first) and the sources through tsx (a checkout). */
+const BINS = {
+  compiled: join(ROOT, "dist/package/bin/hsdo.js"),
+  tsx: join(ROOT, "packages/cli/bin/hsdo.js"),
+} as const;
+/** Targets of issue 11: what an operator feels at start-up, and what a client costs beside HAProxy. */
+const RSS_TARGET_MIB = 80;
+
+function timeRun(bin: string, args: string[], env: Record<string, string>): number {
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd: tmpdir(), env: cleanEnv(env), encoding: "utf8", timeout: 60_000 });
+  const ms = performance.now() - t0;
+  if (r.status !== 0) throw new Error(`hsdo ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
+  return ms;
+}
+
+/** VmRSS and VmHWM (peak) of a process, in MiB. */
+function rssOf(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
+  return { rss: kib("VmRSS") / 1024, peak: kib("VmHWM") / 1024 };
+}
+
+async function benchStartup(): Promise<void> {
+  const build = spawnSync(process.execPath, [join(ROOT, "scripts/build.mjs")], { cwd: ROOT, encoding: "utf8" });
+  if (build.status !== 0) throw new Error(`npm run build failed: ${build.stderr}`);
+
+  const helpMs: Record<string, number> = {};
+  for (const [kind, bin] of Object.entries(BINS)) {
+    const samples = Array.from({ length: 8 }, () => timeRun(bin, ["--help"], {})).slice(1);
+    helpMs[kind] = record(`hsdo --help, ${kind}`, samples, "ms", kind === "compiled" ? "dist/package/bin/hsdo.js: the bundle, no TypeScript at run time" : "packages/cli/bin/hsdo.js: tsx compiles the sources at load");
+  }
+  rows.push({ name: "  ratio tsx / compiled", median: helpMs.tsx! / helpMs.compiled!, min: NaN, max: NaN, unit: "×", runs: 0, note: "start-up saved by the build" });
+
+  // BENCH_CLIENT_SLOTS: a `--client --once` of 500 slots on a fresh HAProxy 2.6 stalls here (docs/BENCHMARKS.md, "Release").
+  const SIZE = Number(process.env.BENCH_CLIENT_SLOTS ?? 500);
+  const cleanups: (() => unknown)[] = [];
+  const t = { after: (fn: () => unknown) => void cleanups.push(fn) };
+  try {
+    const { dynalite, db } = await dynaliteWithTable(t, "hsdo");
+    const haproxy = await startHaproxy({ body: templateBackend("be_bench", "srv", SIZE) });
+    cleanups.push(() => haproxy.stop());
+    const pub = await startPublisher(t as never, db, { table: "hsdo", pool: "bench", size: SIZE });
+    await pub.publish(snapshotOf(SIZE).slots);
+    const env = (extra: Record<string, string> = {}) => ({
+      HSDO_DYNAMODB_ENDPOINT: dynalite.endpoint,
+      AWS_ACCESS_KEY_ID: "test",
+      AWS_SECRET_ACCESS_KEY: "test",
+      AWS_REGION: "us-east-1",
+      DYNAMODB_TABLE_NAME: "hsdo",
+      HSDO_POOL: "bench",
+      HAPROXY_BACKEND_SERVERS_LIST_SIZE: String(SIZE),
+      CLIENT_HAPROXY_SOCKET_PATH: haproxy.socket,
+      CLIENT_HAPROXY_BACKEND_NAME: "be_bench",
+      CLIENT_HAPROXY_BACKEND_BASE_NAME: "srv",
+      HSDO_CLIENT_CACHE_DIR: tmpdir(),
+      EXPORTER_PORT: "0",
+      ...extra,
+    });
+    const backend: BackendConfig = { name: "be_bench", prefix: "srv", pool: "bench", select: "all", allInFallback: false };
+    const reset = new Reconciler({ api: new RuntimeApi({ socket: haproxy.socket }), backends: [backend], client: CLIENT });
+    const allFree: Snapshot = { ...snapshotOf(SIZE), slots: snapshotOf(SIZE).slots.map((s) => ({ slot: s.slot, state: "free", weight: 0 })) };
+    const firstMs: Record<string, number> = {};
+    for (const [kind, bin] of Object.entries(BINS)) {
+      const samples: number[] = [];
+      for (let run = 0; run < 6; run++) {
+        if (process.env.BENCH_RESET) await reset.tick(allFree); // every run starts from parked servers: its first tick applies the whole pool
+        const ms = timeRun(bin, ["--client", "--once"], env());
+        if (run > 0) samples.push(ms);
+      }
+      firstMs[kind] = record(`hsdo --client --once, ${SIZE} slots, ${kind}`, samples, "ms", `process start to the first tick applied (table read, ~${Math.round(SIZE * 0.9 * 3)} commands), exit`);
+    }
+    rows.push({ name: "  ratio tsx / compiled", median: firstMs.tsx! / firstMs.compiled!, min: NaN, max: NaN, unit: "×", runs: 0, note: "" });
+
+    for (const [kind, bin] of Object.entries(BINS)) {
+      await reset.tick(allFree);
+      const port = await freePort();
+      const proc = startProc(`bench-client-${kind}`, process.execPath, [bin, "--client"], { cwd: tmpdir(), env: cleanEnv(env({ EXPORTER_PORT: String(port), HSDO_HTTP_HOST: "127.0.0.1", INTERVAL: "250ms" })) });
+      try {
+        const ticks = async () => metricValue(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(), "hsdo_tick_duration_seconds_count", { role: "client" });
+        await waitFor(`${kind} client ticks 40 times`, async () => (await ticks()) >= 40, { timeoutMs: 60_000, intervalMs: 200 });
+        const m = rssOf(proc.pid);
+        const heap = metricValue(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(), "nodejs_heap_size_used_bytes") / 1024 / 1024;
+        rows.push({
+          name: `client RSS, ${SIZE} slots, after 40 ticks, ${kind}`,
+          median: m.rss,
+          min: NaN,
+          max: NaN,
+          unit: "MiB",
+          runs: 1,
+          note: `peak ${m.peak.toFixed(1)} MiB, JS heap used ${heap.toFixed(1)} MiB; target < ${RSS_TARGET_MIB} MiB: ${m.rss < RSS_TARGET_MIB ? "met" : "MISSED"}`,
+        });
+      } finally {
+        await proc.stop("SIGTERM");
+      }
+    }
+  } finally {
+    for (const fn of cleanups.reverse()) await fn();
+  }
+}
+
 function fmt(n: number): string {
   if (Number.isNaN(n)) return "";
   if (n >= 100) return n.toFixed(0);
@@ -445,15 +552,17 @@ function printTable(): void {
 async function main(): Promise<void> {
   const started = performance.now();
   console.log(`hsdo bench: node ${process.versions.node}, ${ensureHaproxy()}`);
-  // --e2e-only / --no-e2e: one part alone.
-  if (!process.argv.includes("--e2e-only")) {
+  // --e2e-only / --startup: one part alone; --no-e2e / --no-startup: all but it.
+  const only = ["--e2e-only", "--startup"].find((f) => process.argv.includes(f));
+  if (!only) {
     benchAssign();
     benchPlan();
     const answer = await benchHaproxy();
     benchParse(answer, 5000);
     benchMemory();
   }
-  if (!process.argv.includes("--no-e2e")) await benchEndToEnd();
+  if ((!only || only === "--e2e-only") && !process.argv.includes("--no-e2e")) await benchEndToEnd();
+  if ((!only || only === "--startup") && !process.argv.includes("--no-startup")) await benchStartup();
   console.log("");
   printTable();
   console.log(`\n(${((performance.now() - started) / 1000).toFixed(1)} s; medians of repeated runs, first run of each dropped as warm-up)`);

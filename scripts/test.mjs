@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: preflight (HAProxy present), type check, then every test file
+// `npm test`: preflight (HAProxy present, promtool when a test runs it), type check, then every test file
 // through node's own runner. Each file runs in its own process, so a test
 // that starts HAProxy or dynalite cannot leak them into another file.
 //
@@ -17,6 +17,7 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { availableParallelism } from "node:os";
 import { HAPROXY_ENV, ensureHaproxy, haproxyBinary } from "./haproxy-preflight.mjs";
+import { ensurePromtool } from "./promtool-preflight.mjs";
 
 // The SDK's Node-version notice would repeat in every test file's output.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
@@ -71,6 +72,9 @@ if (files.length === 0) {
   console.error("no test files matched");
   process.exit(1);
 }
+
+// promtool (Debian's prometheus package) checks the alert rules: installed here when a test needs it, never skipped.
+if (files.some((f) => /\bpromtool\b/.test(readFileSync(join(root, f), "utf8")))) console.log(`preflight: ${ensurePromtool((m) => console.log(`preflight: ${m}`))}`);
 
 console.log(`tests: ${files.length} files${haproxyOnly ? " (those that run HAProxy)" : ""}`);
 const concurrency = Math.max(2, Math.min(4, availableParallelism()));

@@ -8,6 +8,7 @@ import { parse as parseYaml } from "yaml";
 import Ajv2019 from "ajv/dist/2019.js";
 import { ROOT, runHsdo } from "./helpers/hsdo.ts";
 import { haproxyBinary } from "../scripts/haproxy-preflight.mjs";
+import { CONF_FILES } from "../scripts/build.mjs";
 
 /*
  * docker-compose.yml cannot be run here (no Docker engine), so it is checked
@@ -484,24 +485,30 @@ function repoFiles(dir: string): string[] {
     .filter((f) => !f.includes("node_modules") && statSync(join(ROOT, f)).isFile());
 }
 
-test("the Dockerfile is multi-stage, installs production dependencies only, and runs hsdo as a non-root user", () => {
+test("the Dockerfile is multi-stage: a build stage packs the release tarball, the runtime installs it with production dependencies only, as a non-root user", () => {
   const ins = dockerfile();
   const froms = ins.filter((i) => i.op === "FROM");
   assert.ok(froms.length >= 2, "multi-stage");
   const arg = ins.find((i) => i.op === "ARG" && i.args.startsWith("NODE_IMAGE="));
-  assert.equal(arg?.args, "NODE_IMAGE=node:20-bookworm-slim");
-  for (const f of froms) assert.match(f.args, /^\$\{NODE_IMAGE\}( AS \w+)?$/, "every stage is built on the same Node 20 image");
+  assert.match(arg?.args ?? "", /^NODE_IMAGE=node:22-bookworm-slim@sha256:[0-9a-f]{64}$/, "a current LTS Node image, pinned by digest");
+  for (const f of froms) assert.match(f.args, /^\$\{NODE_IMAGE\}( AS \w+)?$/, "every stage is built on the same Node image");
 
   const last = froms.length - 1;
   const install = ins.find((i) => i.op === "RUN" && /\bnpm ci\b/.test(i.args));
-  assert.ok(install && install.stage < last, "dependencies are installed in a build stage");
-  assert.match(install.args, /--omit=dev/, "without devDependencies");
+  assert.ok(install && install.stage < last, "the build's dependencies are installed in a build stage");
   // npm ci refuses a lock file whose workspaces are missing: every manifest must be copied before it.
   const workspaces = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { workspaces: string[] }).workspaces;
   const before = ins.filter((i) => i.stage === install.stage && ins.indexOf(i) < ins.indexOf(install) && i.op === "COPY").map((i) => i.args);
   for (const f of ["package.json package-lock.json ./", ...workspaces.map((w) => `${w}/package.json ${w}/`)]) {
     assert.ok(before.includes(f), `COPY ${f} comes before npm ci`);
   }
+  const pack = ins.find((i) => i.op === "RUN" && /\bscripts\/build\.mjs --pack\b/.test(i.args));
+  assert.ok(pack && pack.stage === install.stage && ins.indexOf(pack) > ins.indexOf(install), "the build stage packs the tarball (npm run pack) after npm ci");
+  const globalInstall = ins.find((i) => i.op === "RUN" && /\bnpm install -g\b/.test(i.args));
+  assert.ok(globalInstall && globalInstall.stage === last, "the runtime stage installs the tarball globally");
+  assert.match(globalInstall.args, /--omit=dev/, "without devDependencies");
+  assert.match(globalInstall.args, /from=build\b/, "the tarball comes from the build stage");
+  assert.ok(!ins.some((i) => i.stage === last && i.op === "COPY" && /packages\//.test(i.args)), "no sources in the runtime stage");
   const final = ins.filter((i) => i.stage === last);
   const user = final.filter((i) => i.op === "USER").at(-1);
   assert.ok(user, "the final stage sets a user");
@@ -509,9 +516,8 @@ test("the Dockerfile is multi-stage, installs production dependencies only, and 
   const uid = user.args.split(":")[0]!;
   assert.ok(final.some((i) => i.op === "RUN" && new RegExp(`useradd\\b.*--uid ${uid}\\b`).test(i.args)), `user ${uid} is created in the image`);
   const entry = final.find((i) => i.op === "ENTRYPOINT");
-  assert.deepEqual(JSON.parse(entry?.args ?? "null"), ["node", "/app/packages/cli/bin/hsdo.js"]);
-  assert.ok(final.some((i) => i.op === "WORKDIR" && i.args === "/app"));
-  assert.ok(existsSync(join(ROOT, "packages/cli/bin/hsdo.js")), "the entrypoint script is in the build context");
+  assert.deepEqual(JSON.parse(entry?.args ?? "null"), ["/usr/local/bin/hsdo"], "the installed bin, as on a host");
+  assert.ok(final.some((i) => i.op === "WORKDIR" && i.args === "/var/lib/hsdo"), "it runs in its state directory");
   const health = final.find((i) => i.op === "HEALTHCHECK");
   assert.match(health?.args ?? "", /\/healthz/, "the health check asks /healthz");
   assert.match(health?.args ?? "", /EXPORTER_PORT/, "on EXPORTER_PORT");
@@ -529,12 +535,12 @@ test("the Dockerfile is multi-stage, installs production dependencies only, and 
   }
 });
 
-test(".dockerignore lets in the sources and manifests only", () => {
+test(".dockerignore lets in the sources, manifests and what the release package carries only", () => {
   const included = dockerignore();
-  const needed = ["package.json", "package-lock.json", ...repoFiles("packages").filter((f) => !f.endsWith(".test.ts"))];
+  const needed = ["package.json", "package-lock.json", "scripts/build.mjs", "README.md", ...CONF_FILES, ...repoFiles("packages").filter((f) => !f.endsWith(".test.ts"))];
   for (const f of needed) assert.ok(included(f), `${f} is in the build context`);
   for (const f of repoFiles("packages").filter((x) => x.endsWith(".test.ts"))) assert.ok(!included(f), `${f} (a test) is left out`);
-  for (const f of ["node_modules/yaml/package.json", "packages/cli/node_modules/x/index.js", ".git/HEAD", "test/compose.test.ts", "docker-compose.yml", "infra/table.tf", ".hsdo/cache.json"]) {
+  for (const f of ["node_modules/yaml/package.json", "packages/cli/node_modules/x/index.js", ".git/HEAD", "test/compose.test.ts", "docker-compose.yml", "infra/table.tf", ".hsdo/cache.json", "conf/demo.yaml", "dist/package/package.json", "hsdo-0.1.0.tgz"]) {
     assert.ok(!included(f), `${f} is left out`);
   }
 });
@@ -543,9 +549,14 @@ test("the production install has every package the sources import (npm ci --omit
   const builtin = new Set(require("node:module").builtinModules as string[]);
   const seen = new Set<string>();
   for (const pkg of readdirSync(join(ROOT, "packages"))) {
-    const manifest = JSON.parse(readFileSync(join(ROOT, "packages", pkg, "package.json"), "utf8")) as { name: string; dependencies?: Record<string, string> };
-    const deps = new Set(Object.keys(manifest.dependencies ?? {}));
-    const files = [...repoFiles(`packages/${pkg}/src`), ...(existsSync(join(ROOT, "packages", pkg, "bin")) ? repoFiles(`packages/${pkg}/bin`) : [])].filter(
+    const manifest = JSON.parse(readFileSync(join(ROOT, "packages", pkg, "package.json"), "utf8")) as {
+      name: string;
+      dependencies?: Record<string, string>;
+      optionalDependencies?: Record<string, string>;
+    };
+    const deps = new Set(Object.keys({ ...manifest.dependencies, ...manifest.optionalDependencies }));
+    // bin/ is the development command (tsx, a devDependency); the release package's bin is generated by scripts/build.mjs.
+    const files = repoFiles(`packages/${pkg}/src`).filter(
       (f) => /\.(ts|js|mjs)$/.test(f) && !f.endsWith(".test.ts"),
     );
     for (const f of files) {
@@ -562,5 +573,5 @@ test("the production install has every package the sources import (npm ci --omit
       }
     }
   }
-  for (const name of ["yargs", "tsx", "yaml", "dynalite", "@aws-sdk/client-dynamodb", "@hsdo/core"]) assert.ok(seen.has(name), `the scan found the import of ${name}`);
+  for (const name of ["yargs", "yaml", "dynalite", "@aws-sdk/client-dynamodb", "@hsdo/core"]) assert.ok(seen.has(name), `the scan found the import of ${name}`);
 });

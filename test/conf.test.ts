@@ -1,13 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { Metrics } from "../packages/cli/src/metrics.ts";
 import { ROOT, runHsdo } from "./helpers/hsdo.ts";
 import { haproxyBinary } from "../scripts/haproxy-preflight.mjs";
+import { CONF_FILES } from "../scripts/build.mjs";
 
 /*
  * The deployment files of conf/: systemd units (parsed, and verified by
@@ -74,8 +75,9 @@ function parseEnvFile(text: string): Record<string, string> {
 }
 
 const UNITS = { server: "conf/systemd/hsdo-server.service", client: "conf/systemd/hsdo-client.service" } as const;
-/** Where the units expect hsdo (ExecStart), and the repository file that path is. */
-const INSTALL_DIR = "/opt/hsdo/";
+/** Where `npm install -g --prefix /usr/local` of the release tarball puts the command and the package (README "Installing"). */
+const INSTALLED_BIN = "/usr/local/bin/hsdo";
+const INSTALLED_PACKAGE = "/usr/local/lib/node_modules/hsdo/";
 /** The units' --config file is conf/hsdo.yaml installed as /etc/hsdo/hsdo.yaml (see the units' install notes). */
 const INSTALLED_CONFIG: Record<string, string> = { "/etc/hsdo/hsdo.yaml": "conf/hsdo.yaml" };
 
@@ -84,10 +86,10 @@ interface Row {
   value: unknown;
 }
 
-/** A unit's ExecStart arguments after `node hsdo.js`, with --config mapped to the repository file, and the sample /etc/default/hsdo. */
+/** A unit's ExecStart arguments after the hsdo command, with --config mapped to the repository file, and the sample /etc/default/hsdo. */
 function unitInvocation(role: "server" | "client"): { args: string[]; env: Record<string, string> } {
   const unit = parseUnit(readFileSync(join(ROOT, UNITS[role]), "utf8"), UNITS[role]);
-  const [, , ...args] = words(one(unit, "Service", "ExecStart"));
+  const [, ...args] = words(one(unit, "Service", "ExecStart"));
   const mapped = args.map((a) => (INSTALLED_CONFIG[a] ? join(ROOT, INSTALLED_CONFIG[a]) : a));
   return { args: mapped, env: parseEnvFile(readFileSync(join(ROOT, "conf/systemd/hsdo.default"), "utf8")) };
 }
@@ -118,9 +120,14 @@ for (const role of ["server", "client"] as const) {
     assert.ok(words(values(unit, "Unit", "Wants").join(" ")).includes("network-online.target"));
 
     const exec = words(one(unit, "Service", "ExecStart"));
-    assert.equal(exec[0], "/usr/bin/node", "ExecStart starts node by its absolute path");
-    assert.ok(exec[1]?.startsWith(INSTALL_DIR), `the script is under ${INSTALL_DIR}`);
-    assert.ok(existsSync(join(ROOT, exec[1]!.slice(INSTALL_DIR.length))), `${exec[1]} is a file of the repository`);
+    assert.equal(exec[0], INSTALLED_BIN, "ExecStart runs the command the release tarball installs, not a node of the distribution (Debian 12's is 18)");
+    // Every file the install notes name in the installed package is one the tarball carries.
+    const text = readFileSync(join(ROOT, file), "utf8");
+    const named = [...text.matchAll(new RegExp(`${INSTALLED_PACKAGE.replace(/[/.]/g, "\\$&")}(\\S+)`, "g"))].map((m) => m[1]!);
+    assert.ok(named.includes("README.md"), "Documentation= points at the installed README");
+    for (const f of named) assert.ok(f === "README.md" || CONF_FILES.includes(f), `${INSTALLED_PACKAGE}${f} is in the release package (scripts/build.mjs CONF_FILES)`);
+    assert.doesNotMatch(text, /\/usr\/bin\/node|packages\/cli\/bin|\/opt\/hsdo/, "no checkout, no distribution node");
+    if (role === "server") assert.match(text, /npm install -g --prefix \/usr\/local --omit=dev \S*hsdo-<version>\.tgz/, "the install notes install the release tarball");
     assert.ok(exec.includes(`--${role}`), `ExecStart runs --${role}`);
     assert.equal(exec.filter((w) => w === "--server" || w === "--client").length, 1, "one role per unit");
 
@@ -166,14 +173,20 @@ test("systemd-analyze verify accepts both units without a warning (when systemd 
     assert.equal(which.stdout.trim(), "");
     return;
   }
+  const dir = mkdtempSync(join(tmpdir(), "hsdo-unit-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // verify wants ExecStart's program to exist: this machine has no installed hsdo, so the copies name a stand-in at the same place under dir.
+  const standIn = join(dir, INSTALLED_BIN);
+  mkdirSync(dirname(standIn), { recursive: true });
+  writeFileSync(standIn, "#!/bin/sh\n", { mode: 0o755 });
   for (const file of Object.values(UNITS)) {
-    const r = spawnSync("systemd-analyze", ["verify", "--man=no", join(ROOT, file)], { encoding: "utf8" });
+    const copy = join(dir, basename(file));
+    writeFileSync(copy, readFileSync(join(ROOT, file), "utf8").replaceAll(`ExecStart=${INSTALLED_BIN} `, `ExecStart=${standIn} `));
+    const r = spawnSync("systemd-analyze", ["verify", "--man=no", copy], { encoding: "utf8" });
     assert.equal(r.status, 0, `systemd-analyze verify ${file}: ${r.stderr}`);
     assert.equal(r.stderr.trim(), "", `systemd-analyze has no remark on ${file}`);
   }
   // It does complain about mistakes: a misspelt key must be reported.
-  const dir = mkdtempSync(join(tmpdir(), "hsdo-unit-"));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const badFile = join(dir, "hsdo-server.service");
   writeFileSync(badFile, readFileSync(join(ROOT, UNITS.server), "utf8").replace("Restart=always", "Restrat=always"));
   const r = spawnSync("systemd-analyze", ["verify", "--man=no", badFile], { encoding: "utf8" });
@@ -184,7 +197,7 @@ test("the units' configuration (conf/hsdo.yaml + conf/systemd/hsdo.default) pass
   const [server, client] = await Promise.all([unitConfig("server"), unitConfig("client")]);
   assert.equal(server.get("server.mode"), "aws");
   assert.deepEqual(server.get("server.aws.asgNames"), ["vod-origin-a", "vod-origin-b"]);
-  assert.equal(server.get("server.aws.lifecycleHook"), "hsdo-drain", "the hook infra/ creates by default");
+  assert.equal(server.get("server.aws.lifecycleHook"), "hsdo-drain", "the hook infra/ creates when lifecycle_hook is on");
   // The client's cache must be where the unit lets it write.
   const unit = parseUnit(readFileSync(join(ROOT, UNITS.client), "utf8"), UNITS.client);
   assert.equal(client.get("client.cacheDir"), `/var/lib/${one(unit, "Service", "StateDirectory")}`);

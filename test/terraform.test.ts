@@ -202,6 +202,20 @@ test("every .tf file of infra/ parses, and every reference names something decla
     assert.match(text, new RegExp(`\\bvar\\.${name}\\b`), `variable ${name} is used somewhere`);
     assert.ok(typeof mod.variable[name]!.description === "string", `variable ${name} has a description`);
   }
+  for (const [name, out] of Object.entries(mod.output)) {
+    assert.ok(typeof out.description === "string" && out.description.length > 10, `output ${name} has a description`);
+  }
+});
+
+test("works with AWS provider 5 and 6: no data.aws_region attribute (6 deprecates name, 5 lacks region); the region is the table's", async () => {
+  const mod = await loadModule();
+  const versions = readFileSync(join(INFRA, "versions.tf"), "utf8");
+  assert.match(versions, /version\s*=\s*">= 5\.0, < 7\.0"/, "the provider constraint admits 5 and 6");
+  assert.equal(mod.data.aws_region, undefined, "no aws_region data source");
+  for (const s of mod.strings) assert.doesNotMatch(s, /data\.aws_region\./, `no data.aws_region reference: ${s}`);
+  assert.equal(mod.locals.region, '${split(":", aws_dynamodb_table.hsdo.arn)[3]}', "the region is read from the table's ARN");
+  const outputs = readFileSync(join(INFRA, "outputs.tf"), "utf8");
+  assert.match(outputs, /AWS_REGION\s*=\s*local\.region/, "AWS_REGION for hsdo is the table's region");
 });
 
 test("the table has the key schema, attributes and billing mode the store creates", async () => {
@@ -300,7 +314,7 @@ test("the server policy covers what the server sends, with CompleteLifecycleActi
   assert.equal(stmt!.resources, "${local.asg_arns}", "CompleteLifecycleAction is limited to the ARNs of the watched groups");
   const arns = String(mod.locals.asg_arns);
   assert.match(arns, /for\s+(\w+)\s+in\s+var\.asg_names\s*:/, "the ARNs are built from var.asg_names");
-  assert.match(arns, /:autoscaling:\$\{data\.aws_region\.current\.name\}:\$\{data\.aws_caller_identity\.current\.account_id\}:autoScalingGroup:\*:autoScalingGroupName\/\$\{name\}/);
+  assert.match(arns, /:autoscaling:\$\{local\.region\}:\$\{data\.aws_caller_identity\.current\.account_id\}:autoScalingGroup:\*:autoScalingGroupName\/\$\{name\}/);
   assert.ok(stmt!.conditional, "the statement exists only when there are groups to watch (an empty resource list is invalid IAM)");
 
   // Describe calls accept no resource-level permission; nothing else may use "*".
@@ -335,10 +349,24 @@ test("no policy grants a wildcard action, and every policy comes from a checked 
   }
 });
 
-test("the example lifecycle hook holds terminating instances of the watched groups and continues by default", async () => {
+test("the lifecycle hook is opt-in (default off), holds terminating instances of the watched groups and continues by default", async () => {
   const mod = await loadModule();
+  const optIn = mod.variable.lifecycle_hook;
+  assert.ok(optIn, "variable lifecycle_hook exists");
+  assert.equal(optIn.type, "${bool}");
+  assert.equal(optIn.default, false, "off unless asked for");
+  const on = String(mod.locals.lifecycle_hook);
+  assert.match(on, /var\.lifecycle_hook\b/);
+  assert.match(on, /length\(var\.asg_names\) > 0/);
   const hook = mod.resource.aws_autoscaling_lifecycle_hook?.drain;
   assert.ok(hook, "resource aws_autoscaling_lifecycle_hook.drain exists");
+  assert.match(String(hook.for_each), /local\.lifecycle_hook \?/, "the hook exists only when opted in");
+  // The permission and hsdo's setting follow the same switch.
+  const server = mod.data.aws_iam_policy_document?.server;
+  const dyn = ((server?.dynamic as Obj | undefined)?.statement as Obj[] | undefined) ?? [];
+  const complete = dyn.find((d) => JSON.stringify(d).includes("CompleteLifecycleAction"));
+  assert.match(String(complete?.for_each), /^\$\{local\.lifecycle_hook \?/, "CompleteLifecycleAction is granted only when opted in");
+  assert.match(readFileSync(join(INFRA, "outputs.tf"), "utf8"), /HSDO_SERVER_AWS_LIFECYCLE_HOOK = local\.lifecycle_hook \?/, "HSDO_SERVER_AWS_LIFECYCLE_HOOK only when opted in");
   assert.equal(hook.lifecycle_transition, "autoscaling:EC2_INSTANCE_TERMINATING");
   assert.equal(hook.default_result, "CONTINUE", "a missing hsdo server never blocks a scale-in for good");
   assert.match(String(hook.for_each), /var\.asg_names/, "one hook per watched group");

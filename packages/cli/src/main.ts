@@ -2,6 +2,7 @@
 import yargs, { type Argv } from "yargs";
 import { ConfigError, HsdoError, PreflightError, errorMessage } from "@hsdo/core";
 import type { CommonArgs } from "./commands/common.ts";
+import { hsdoVersion } from "./build-info.ts";
 
 /** Exit statuses: 0 done, 1 runtime failure, 2 the user must change something (config, flags, environment). */
 export const EXIT_USAGE = 2;
@@ -73,7 +74,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     .strict()
     .help()
     .alias("help", "h")
-    .version(false)
+    .version("version", "print hsdo's version", hsdoVersion())
     .wrap(Math.min(110, process.stdout.columns || 110))
     .exitProcess(false)
     .fail((msg, err) => {

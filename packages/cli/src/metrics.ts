@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { buildInfo } from "./build-info.ts";
 
 /**
  * Every metric (README "Metrics") in one registry built by the composition root
@@ -85,7 +86,16 @@ export class Metrics {
     },
   });
 
+  /** Always 1: which hsdo a Prometheus series came from (joins on instance). */
+  readonly buildInfo = new Gauge({
+    name: "hsdo_build_info",
+    help: "hsdo's version, the commit it was built from and its Node.js version (value 1)",
+    labelNames: ["version", "commit", "node"],
+    registers: [this.registry],
+  });
+
   constructor(opts: { processMetrics?: boolean } = {}) {
+    this.buildInfo.set({ ...buildInfo() }, 1);
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 

@@ -34,7 +34,13 @@ export interface EmbeddedDynamo {
  * the real DynamoDB wire protocol, so the store uses it through the real SDK.
  */
 export async function startEmbeddedDynamo(options: EmbeddedDynamoOptions = {}): Promise<EmbeddedDynamo> {
-  const dynalite = require("dynalite") as Dynalite;
+  // dynalite is an optional dependency of the release package (an install with --omit=optional has none): loaded here only.
+  let dynalite: Dynalite;
+  try {
+    dynalite = require("dynalite") as Dynalite;
+  } catch (err) {
+    throw new HsdoError("dynamodb.endpoint: embedded needs the optional dependency dynalite, which is not installed (npm install -g hsdo without --omit=optional)", { cause: err });
+  }
   const host = options.host ?? "127.0.0.1";
   // Tables are ACTIVE at once: nothing here waits for a real control plane.
   const server = dynalite({ path: options.path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });

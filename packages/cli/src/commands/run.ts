@@ -18,6 +18,7 @@ import { ClientAgent, Reconciler, RuntimeApi, checkPortOmissions, preflight, rea
 import { loadConfig } from "../load-config.ts";
 import { createLogger } from "../logger.ts";
 import { Metrics } from "../metrics.ts";
+import { buildInfo } from "../build-info.ts";
 import { startHttp, type Readiness } from "../http.ts";
 import { checkDynamoTable, dynamoFailure, openDynamo, type DynamoHandle } from "../dynamo.ts";
 import { buildSource } from "../sources.ts";
@@ -120,6 +121,7 @@ export async function runCommand(args: RunArgs, out: Out): Promise<number> {
     const major = Number(process.versions.node.split(".")[0]);
     if (major < 22) log.warn("Node.js 20: AWS SDK releases after January 2027 need Node.js 22 or later", { node: process.versions.node });
     log.info("hsdo started", {
+      ...buildInfo(),
       roles: [args.server && "server", args.client && "client"].filter(Boolean).join("+"),
       pool: config.pool,
       table: config.dynamodb.table,
