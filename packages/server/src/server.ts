@@ -114,6 +114,8 @@ export class Server {
   private accepted: readonly Target[] | undefined;
   private valve: ValveState = {};
   private readonly releaser: LifecycleReleaser;
+  /** Ends the reconcile loop's sleep early (a new term: take over now). */
+  private wake: AbortController | undefined;
   /** Targets kept out for invalid fields, with their problems (logged when they change). */
   private rejected = new Map<string, string>();
   private lastUnassigned = 0;
@@ -139,7 +141,11 @@ export class Server {
       this.lastLease = status;
       this.lastLeaseError = undefined;
       // A new term: taken, or raised above a fence (same role, higher epoch).
-      if (status.role === "leader" && status.term.epoch !== wasEpoch) this.log.info("became leader", { pool: this.o.pool, epoch: status.term.epoch });
+      if (status.role === "leader" && status.term.epoch !== wasEpoch) {
+        this.log.info("became leader", { pool: this.o.pool, epoch: status.term.epoch });
+        // The takeover (stamp, first publication) starts now, not up to an interval later.
+        this.wake?.abort();
+      }
       // The keeper's own timer may have ended the term between two ticks: a leader now standing by lost it either way.
       if (status.role === "standby" && (status.lost || was === "leader")) {
         this.log.warn("lost leadership", { pool: this.o.pool, reason: status.lost?.message ?? "the lease was not renewed in time" });
@@ -383,14 +389,20 @@ export class Server {
     const stop = () => inner.abort();
     signal.addEventListener("abort", stop, { once: true });
     if (signal.aborted) inner.abort();
-    const loop = async (every: number, body: () => Promise<unknown>) => {
+    const loop = async (every: number, body: () => Promise<unknown>, wakeable = false) => {
       while (!inner.signal.aborted) {
         await body();
-        await sleep(every, inner.signal);
+        if (!wakeable) {
+          await sleep(every, inner.signal);
+          continue;
+        }
+        this.wake = new AbortController();
+        await sleep(every, AbortSignal.any([inner.signal, this.wake.signal]));
+        this.wake = undefined;
       }
     };
     // The source sees the run's signal: a slow AWS listing must not hold a shutdown past its grace period.
-    const loops = [loop(this.o.intervalMs, () => this.tick(inner.signal))];
+    const loops = [loop(this.o.intervalMs, () => this.tick(inner.signal), true)];
     if (!this.o.dryRun) loops.push(loop(this.o.heartbeatMs, () => this.leaseTick()));
     try {
       // Every loop has ended before the lease is released: a lease tick still in flight could otherwise take it back.
