@@ -15,7 +15,7 @@
 //   startup  the `hsdo` process, compiled (npm run build) and through tsx:
 //            `hsdo --help`, `hsdo --client --once` on 500 slots (start-up to
 //            the first tick applied), and a running client's RSS at 500 slots
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -435,11 +435,22 @@ const BINS = {
 /** Targets of issue 11: what an operator feels at start-up, and what a client costs beside HAProxy. */
 const RSS_TARGET_MIB = 80;
 
-function timeRun(bin: string, args: string[], env: Record<string, string>): number {
+/**
+ * Times one hsdo run. Asynchronous on purpose: a spawnSync would block this
+ * process's event loop, and with it the draining of HAProxy's stderr pipe
+ * (HAProxy logs one line per server it brings up): HAProxy would then block
+ * on a full pipe in the middle of the client's batch.
+ */
+async function timeRun(bin: string, args: string[], env: Record<string, string>): Promise<number> {
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd: tmpdir(), env: cleanEnv(env), encoding: "utf8", timeout: 60_000 });
+  const child = spawn(process.execPath, [bin, ...args], { cwd: tmpdir(), env: cleanEnv(env), stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+  const status = await new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  clearTimeout(timer);
   const ms = performance.now() - t0;
-  if (r.status !== 0) throw new Error(`hsdo ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
+  if (status !== 0) throw new Error(`hsdo ${args.join(" ")} exited ${status}: ${stderr}`);
   return ms;
 }
 
@@ -456,12 +467,13 @@ async function benchStartup(): Promise<void> {
 
   const helpMs: Record<string, number> = {};
   for (const [kind, bin] of Object.entries(BINS)) {
-    const samples = Array.from({ length: 8 }, () => timeRun(bin, ["--help"], {})).slice(1);
+    const samples: number[] = [];
+    for (let i = 0; i < 8; i++) samples.push(await timeRun(bin, ["--help"], {}));
+    samples.shift();
     helpMs[kind] = record(`hsdo --help, ${kind}`, samples, "ms", kind === "compiled" ? "dist/package/bin/hsdo.js: the bundle, no TypeScript at run time" : "packages/cli/bin/hsdo.js: tsx compiles the sources at load");
   }
   rows.push({ name: "  ratio tsx / compiled", median: helpMs.tsx! / helpMs.compiled!, min: NaN, max: NaN, unit: "×", runs: 0, note: "start-up saved by the build" });
 
-  // BENCH_CLIENT_SLOTS: a `--client --once` of 500 slots on a fresh HAProxy 2.6 stalls here (docs/BENCHMARKS.md, "Release").
   const SIZE = Number(process.env.BENCH_CLIENT_SLOTS ?? 500);
   const cleanups: (() => unknown)[] = [];
   const t = { after: (fn: () => unknown) => void cleanups.push(fn) };
@@ -494,7 +506,7 @@ async function benchStartup(): Promise<void> {
       const samples: number[] = [];
       for (let run = 0; run < 6; run++) {
         if (process.env.BENCH_RESET) await reset.tick(allFree); // every run starts from parked servers: its first tick applies the whole pool
-        const ms = timeRun(bin, ["--client", "--once"], env());
+        const ms = await timeRun(bin, ["--client", "--once"], env());
         if (run > 0) samples.push(ms);
       }
       firstMs[kind] = record(`hsdo --client --once, ${SIZE} slots, ${kind}`, samples, "ms", `process start to the first tick applied (table read, ~${Math.round(SIZE * 0.9 * 3)} commands), exit`);
