@@ -482,3 +482,23 @@ test("a new HAProxy process (restart) is noticed between ticks and reconciled at
   assert.ok(took < 5000, `restored ${took} ms after the restart, before the next tick (interval 6 s)`);
   assert.ok(events(client.proc).some((e) => e.msg === "new HAProxy process: reconciling now"));
 });
+
+test("a --client --once applies a large pool on a fresh HAProxy in one run: 450 live slots of 500, every wave chunked", async (t) => {
+  const size = 500;
+  const bed = await testbed(t, templateBackend(BACKEND, PREFIX, size));
+  const pub = await startPublisherOf(t, bed.db, { table: TABLE, pool: POOL, size });
+  const slots: Slot[] = Array.from({ length: size }, (_, i) => {
+    const n = i + 1;
+    if (n % 10 === 0) return { slot: n, state: "free", weight: 0 };
+    return { slot: n, state: n % 20 === 5 ? "drain" : "ready", addr: `10.0.${n >> 8}.${n & 255}`, port: 80, name: `t${n}`, weight: 10 };
+  });
+  await pub.publish(slots);
+  const r = await runHsdo(["--client", "--once"], clientEnv(bed, { HAPROXY_BACKEND_SERVERS_LIST_SIZE: String(size) }), { timeoutMs: 60_000 });
+  assert.equal(r.code, 0, r.stderr.slice(-2000));
+  const byName = new Map((await servers(bed.haproxy)).map((s) => [s.name, s]));
+  for (const s of slots) {
+    const got = byName.get(`${PREFIX}${s.slot}`);
+    if (s.state === "free") assert.equal(got?.state, "maint", `slot ${s.slot}`);
+    else assert.deepEqual([got?.state, got?.addr, got?.port, got?.uweight], [s.state, s.addr, PORT, 10], `slot ${s.slot}`);
+  }
+});
