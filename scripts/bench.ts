@@ -13,7 +13,7 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { assignSlots, type AssignConfig, type BackendConfig, type Slot, type Snapshot, type Target } from "@hsdo/core";
 import { Reconciler, RuntimeApi, desiredServers, parseServersState, plan, type ActualServer, type ClientIdentity, type SetServer } from "@hsdo/client";
-import { startHaproxy, templateBackend } from "../test/helpers/haproxy.ts";
+import { startHaproxy, templateBackend } from "@hsdo/testkit";
 import { ensureHaproxy } from "./haproxy-preflight.mjs";
 
 const ASSIGN_CFG = (size: number): AssignConfig => ({

@@ -6,7 +6,7 @@ import { createRequire } from "node:module";
 import { isAbsolute, join, posix, relative } from "node:path";
 import { parse as parseYaml } from "yaml";
 import Ajv2019 from "ajv/dist/2019.js";
-import { ROOT, runHsdo } from "./helpers/hsdo.ts";
+import { ROOT, runHsdo } from "@hsdo/testkit";
 import { haproxyBinary } from "../scripts/haproxy-preflight.mjs";
 
 /*

@@ -5,8 +5,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { Metrics } from "../packages/cli/src/metrics.ts";
-import { ROOT, runHsdo } from "./helpers/hsdo.ts";
+import { Metrics } from "@hsdo/cli/metrics";
+import { ROOT, runHsdo } from "@hsdo/testkit";
 import { haproxyBinary } from "../scripts/haproxy-preflight.mjs";
 
 /*

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PreflightError } from "@hsdo/core";
-import { startHaproxy, templateBackend } from "../../../test/helpers/haproxy.ts";
+import { startHaproxy, templateBackend } from "@hsdo/testkit";
 import { haproxyVersion } from "../../../scripts/haproxy-preflight.mjs";
 import { preflight } from "./preflight.ts";
 import { RuntimeApi } from "./runtime-api.ts";

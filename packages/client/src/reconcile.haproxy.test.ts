@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { BackendConfig, Slot, Snapshot } from "@hsdo/core";
-import { startHaproxy, templateBackend, type HaproxyHandle } from "../../../test/helpers/haproxy.ts";
+import { startHaproxy, templateBackend, type HaproxyHandle } from "@hsdo/testkit";
 import { formatCommand, type RuntimeCommand } from "./commands.ts";
 import { Reconciler, type ReconcileObserver } from "./reconcile.ts";
 import { RuntimeApi } from "./runtime-api.ts";

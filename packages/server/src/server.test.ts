@@ -5,9 +5,7 @@ import assert from "node:assert/strict";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { ConfigError, ManualClock, SourceError, silentLogger, type LogFields, type Logger, type Target } from "@hsdo/core";
 import { FencedWriter, LeaseKeeper, SlotReader } from "@hsdo/store";
-import { poolItems, putRaw } from "../../store/src/testing.ts";
-import { createTestTable, startDynalite, type DynaliteHandle } from "../../../test/helpers/dynalite.ts";
-import { waitFor } from "../../../test/helpers/wait.ts";
+import { poolItems, putRaw, createTestTable, startDynalite, type DynaliteHandle, waitFor } from "@hsdo/testkit";
 import { Server, type ServerOptions } from "./server.ts";
 import type { TargetSource } from "./sources/types.ts";
 

@@ -4,7 +4,7 @@ import { FencedOutError, HsdoError, LeaseLostError, ManualClock, type Head, type
 import { LeaseKeeper } from "./lease.ts";
 import { SlotReader } from "./reader.ts";
 import { HEAD_SLOT } from "./table.ts";
-import { fileBed, poolItems, putRaw, recorder, uniqueName } from "./testing.ts";
+import { fileBed, poolItems, putRaw, recorder, uniqueName } from "@hsdo/testkit";
 import { FencedWriter, type WriteTerm } from "./writer.ts";
 
 const { client, table } = await fileBed("writer");

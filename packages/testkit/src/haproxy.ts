@@ -3,7 +3,7 @@ import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { templateLine } from "@hsdo/client";
-import { haproxyBinary } from "../../scripts/haproxy-preflight.mjs";
+import { haproxyBinary } from "../../../scripts/haproxy-preflight.mjs";
 import { startProc, type Proc } from "./proc.ts";
 import { waitFor } from "./wait.ts";
 
