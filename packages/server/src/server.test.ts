@@ -295,6 +295,31 @@ test("a target at an address that is never a target (IMDS, loopback by default) 
   }
 });
 
+test("what the source could not use (a Consul entry without an IP address) is reported once, again when it comes back", async () => {
+  const log = recordingLogger();
+  const s = setup(4, { log });
+  let problems = ['service "web": address "web-1.internal" is not an IP address; kept pending'];
+  Object.assign(s.source, { problems: () => problems });
+  try {
+    s.source.answer = [target("a", 1)];
+    await s.server.leaseTick();
+    await s.server.tick();
+    const reported = () => log.warnings.filter((w) => w.msg === "source entry not usable as listed").map((w) => w.fields?.problem);
+    assert.deepEqual(reported(), [problems[0]]);
+    assert.equal(log.warnings.find((w) => w.msg === "source entry not usable as listed")?.fields?.source, "scripted");
+    await s.server.tick();
+    assert.equal(reported().length, 1, "the same problem is not logged again every tick");
+    const first = problems[0];
+    problems = [];
+    await s.server.tick();
+    problems = [first!];
+    await s.server.tick();
+    assert.equal(reported().length, 2, "a problem that went away and came back is logged again");
+  } finally {
+    s.close();
+  }
+});
+
 test("allowLoopback publishes a loopback target, and still never a link-local one", async () => {
   const s = setup(4, { addresses: { allowLoopback: true } });
   try {
