@@ -61,7 +61,7 @@ function describe(value: unknown): string {
 }
 
 /** A value in a problem: JSON (strings quoted), `(missing)` when absent, cut at 60 characters. */
-function shown(value: unknown): string {
+export function showValue(value: unknown): string {
   if (value === undefined) return "(missing)";
   let text: string;
   try {
@@ -86,12 +86,12 @@ export type HeadCheck = { ok: true; head: Head } | { ok: false; problems: string
 export function validateHead(item: Record<string, unknown>): HeadCheck {
   const v = item;
   const problems: string[] = [];
-  if (!isCount(v.generation)) problems.push(`generation ${shown(v.generation)} is not an integer >= 0`);
-  if (!isCount(v.epoch)) problems.push(`epoch ${shown(v.epoch)} is not an integer >= 0`);
-  if (typeof v.leader !== "string") problems.push(`leader ${shown(v.leader)} is not a string`);
-  if (typeof v.updatedAt !== "number" || !Number.isFinite(v.updatedAt)) problems.push(`updatedAt ${shown(v.updatedAt)} is not a time in ms`);
-  if (!isCount(v.size)) problems.push(`size ${shown(v.size)} is not a whole number (expected a slot count, 1..${MAX_POOL_SIZE})`);
-  else if (v.size < 1 || v.size > MAX_POOL_SIZE) problems.push(`size ${shown(v.size)} is not a slot count (expected 1..${MAX_POOL_SIZE})`);
+  if (!isCount(v.generation)) problems.push(`generation ${showValue(v.generation)} is not an integer >= 0`);
+  if (!isCount(v.epoch)) problems.push(`epoch ${showValue(v.epoch)} is not an integer >= 0`);
+  if (typeof v.leader !== "string") problems.push(`leader ${showValue(v.leader)} is not a string`);
+  if (typeof v.updatedAt !== "number" || !Number.isFinite(v.updatedAt)) problems.push(`updatedAt ${showValue(v.updatedAt)} is not a time in ms`);
+  if (!isCount(v.size)) problems.push(`size ${showValue(v.size)} is not a whole number (expected a slot count, 1..${MAX_POOL_SIZE})`);
+  else if (v.size < 1 || v.size > MAX_POOL_SIZE) problems.push(`size ${showValue(v.size)} is not a slot count (expected 1..${MAX_POOL_SIZE})`);
   if (problems.length) return { ok: false, problems };
   return {
     ok: true,

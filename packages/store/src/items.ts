@@ -1,6 +1,6 @@
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import { marshall, unmarshall } from "@aws-sdk/util-dynamodb";
-import { validateHead, validateSlot, type Head, type Slot, type SlotCheck } from "@hsdo/core";
+import { showValue, validateHead, validateSlot, type Head, type Slot, type SlotCheck } from "@hsdo/core";
 import type { Scalar } from "./conditions.ts";
 import { HEAD_SLOT, LEASE_SLOT } from "./table.ts";
 
@@ -118,14 +118,14 @@ export function parseLease(item: Item): Parsed<LeaseRecord> {
   if (!plain.ok) return plain;
   const v = plain.value;
   const problems: string[] = [];
-  if (typeof v.owner !== "string" || v.owner === "") problems.push(`owner ${show(v.owner)} is not a non-empty string`);
-  if (!isCount(v.epoch)) problems.push(`epoch ${show(v.epoch)} is not an integer >= 0`);
-  if (typeof v.rvn !== "string" || v.rvn === "") problems.push(`rvn ${show(v.rvn)} is not a non-empty string`);
-  if (!isCount(v.leaseMs) || v.leaseMs < 1) problems.push(`leaseMs ${show(v.leaseMs)} is not a duration in ms (integer >= 1)`);
+  if (typeof v.owner !== "string" || v.owner === "") problems.push(`owner ${showValue(v.owner)} is not a non-empty string`);
+  if (!isCount(v.epoch)) problems.push(`epoch ${showValue(v.epoch)} is not an integer >= 0`);
+  if (typeof v.rvn !== "string" || v.rvn === "") problems.push(`rvn ${showValue(v.rvn)} is not a non-empty string`);
+  if (!isCount(v.leaseMs) || v.leaseMs < 1) problems.push(`leaseMs ${showValue(v.leaseMs)} is not a duration in ms (integer >= 1)`);
   if (v.renewedAt !== undefined && (typeof v.renewedAt !== "number" || !Number.isFinite(v.renewedAt))) {
-    problems.push(`renewedAt ${show(v.renewedAt)} is not a time in ms`);
+    problems.push(`renewedAt ${showValue(v.renewedAt)} is not a time in ms`);
   }
-  if (v.released !== undefined && typeof v.released !== "boolean") problems.push(`released ${show(v.released)} is not a boolean`);
+  if (v.released !== undefined && typeof v.released !== "boolean") problems.push(`released ${showValue(v.released)} is not a boolean`);
   if (problems.length) return { ok: false, problems };
   const lease: LeaseRecord = { owner: v.owner as string, epoch: v.epoch as number, rvn: v.rvn as string, leaseMs: v.leaseMs as number };
   if (typeof v.renewedAt === "number") lease.renewedAt = v.renewedAt;
@@ -135,15 +135,4 @@ export function parseLease(item: Item): Parsed<LeaseRecord> {
 
 function isCount(value: unknown): value is number {
   return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
-}
-
-function show(value: unknown): string {
-  if (value === undefined) return "(missing)";
-  let text: string;
-  try {
-    text = typeof value === "string" ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
-  } catch {
-    text = String(value);
-  }
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
