@@ -543,8 +543,14 @@ test("the production install has every package the sources import (npm ci --omit
   const builtin = new Set(require("node:module").builtinModules as string[]);
   const seen = new Set<string>();
   for (const pkg of readdirSync(join(ROOT, "packages"))) {
-    const manifest = JSON.parse(readFileSync(join(ROOT, "packages", pkg, "package.json"), "utf8")) as { name: string; dependencies?: Record<string, string> };
+    const manifest = JSON.parse(readFileSync(join(ROOT, "packages", pkg, "package.json"), "utf8")) as {
+      name: string;
+      dependencies?: Record<string, string>;
+      optionalDependencies?: Record<string, string>;
+    };
     const deps = new Set(Object.keys(manifest.dependencies ?? {}));
+    // npm ci --omit=dev installs optional dependencies too; only a lazy load (require(), import()) may rely on one.
+    const optional = new Set(Object.keys(manifest.optionalDependencies ?? {}));
     const files = [...repoFiles(`packages/${pkg}/src`), ...(existsSync(join(ROOT, "packages", pkg, "bin")) ? repoFiles(`packages/${pkg}/bin`) : [])].filter(
       (f) => /\.(ts|js|mjs)$/.test(f) && !f.endsWith(".test.ts"),
     );
@@ -553,12 +559,12 @@ test("the production install has every package the sources import (npm ci --omit
       // `import type` and `export type` are erased at run time; everything else loads, import() and require() too.
       const statics = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\s+(type\s+)?(?:[^"';]*?\s+from\s+)?["']([^"']+)["']/g)].filter((m) => !m[1]).map((m) => m[2]!);
       const dynamics = [...text.matchAll(/\b(?:import|require)\(\s*["']([^"']+)["']\s*\)/g)].map((m) => m[1]!);
-      for (const spec of [...statics, ...dynamics]) {
+      for (const [spec, lazy] of [...statics.map((x) => [x, false] as const), ...dynamics.map((x) => [x, true] as const)]) {
         if (spec.startsWith(".") || isAbsolute(spec) || spec.startsWith("node:") || builtin.has(spec.split("/")[0]!)) continue;
         const name = spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : spec.split("/")[0]!;
         if (name === manifest.name) continue;
         seen.add(name);
-        assert.ok(deps.has(name), `${f} imports ${name}: add it to the dependencies of ${manifest.name}, or the image lacks it`);
+        assert.ok(deps.has(name) || (lazy && optional.has(name)), `${f} imports ${name}: add it to the dependencies of ${manifest.name}, or the image lacks it`);
       }
     }
   }
