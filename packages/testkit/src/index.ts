@@ -2,6 +2,7 @@
 // HAProxy, hsdo processes, the store's raw access, fakes of AWS and Consul).
 // Private and a devDependency only: nothing in a package's src imports it
 // outside its tests.
+export * from "./client.ts";
 export * from "./dynalite.ts";
 export * from "./haproxy.ts";
 export * from "./hsdo.ts";
