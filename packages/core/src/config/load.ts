@@ -4,7 +4,7 @@ import { assembleConfig, checkConfig } from "./assemble.ts";
 import { coerce } from "./coerce.ts";
 import { legacyBackends } from "./legacy.ts";
 import type { ValueSource } from "./provenance.ts";
-import { SCHEMA, SCHEMA_BY_PATH, type ConfigValues } from "./schema.ts";
+import { SCHEMA, SCHEMA_BY_PATH, type ConfigValues, type KeyPath } from "./schema.ts";
 import type { Config } from "./types.ts";
 
 export { describeSource, type ValueSource } from "./provenance.ts";
@@ -85,8 +85,9 @@ export function resolveConfig(input: ConfigInput): ResolvedConfig {
 
   const legacy = legacyBackends(input.env);
   if (legacy) {
-    values.set("client.backends", legacy.backends);
-    sources.set("client.backends", { kind: "env", name: legacy.name });
+    const path = "client.backends" satisfies KeyPath;
+    values.set(path, legacy.backends);
+    sources.set(path, { kind: "env", name: legacy.name });
   }
   for (const spec of SCHEMA) {
     // HSDO's own name first, the HSDO_* name last: the more specific wins.

@@ -6,6 +6,13 @@
  *
  * Durations are written `30s`/`1m`/plain seconds and land in the Config as
  * `<key>Ms` milliseconds.
+ *
+ * This is the one description of the keys: KeyPath and each key's value
+ * type are derived from it. Adding a key takes its entry here (with its
+ * doc), its field in types.ts and its read in assemble.ts (the compiler
+ * checks the read against the field; load.test.ts fails while a key is not
+ * read), then `node --import tsx scripts/config-doc.ts` for conf/hsdo.yaml
+ * and the README (test/cli-config.test.ts fails while they are stale).
  */
 import type { RawBackend } from "./backends.ts";
 
