@@ -24,6 +24,8 @@ COPY packages/store/package.json packages/store/
 COPY packages/server/package.json packages/server/
 COPY packages/client/package.json packages/client/
 COPY packages/cli/package.json packages/cli/
+# The test kit is a workspace too (npm ci wants every manifest).
+COPY packages/testkit/package.json packages/testkit/
 # All dependencies (esbuild builds). Install scripts stay off as in
 # development (package.json "allowScripts"): esbuild and classic-level load
 # the prebuilt binaries their packages ship.

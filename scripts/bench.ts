@@ -25,14 +25,24 @@ import { runInNewContext } from "node:vm";
 import { assignSlots, type AssignConfig, type BackendConfig, type Slot, type Snapshot, type Target } from "@hsdo/core";
 import { Reconciler, RuntimeApi, desiredServers, parseServersState, plan, type ActualServer, type ClientIdentity, type SetServer } from "@hsdo/client";
 import { setTimeout as delay } from "node:timers/promises";
-import { createTestTable, dynaliteWithTable, startDynalite } from "../test/helpers/dynalite.ts";
-import { startHaproxy, templateBackend } from "../test/helpers/haproxy.ts";
-import { ROOT, cleanEnv, startHsdo } from "../test/helpers/hsdo.ts";
-import { metricValue, writeTargets, type StaticTarget } from "../test/helpers/pool.ts";
-import { freePort } from "../test/helpers/ports.ts";
-import { startProc, type Proc } from "../test/helpers/proc.ts";
-import { startPublisher } from "../test/helpers/publisher.ts";
-import { waitFor } from "../test/helpers/wait.ts";
+import {
+  ROOT,
+  cleanEnv,
+  createTestTable,
+  dynaliteWithTable,
+  freePort,
+  metricValue,
+  startDynalite,
+  startHaproxy,
+  startHsdo,
+  startProc,
+  startPublisher,
+  templateBackend,
+  waitFor,
+  writeTargets,
+  type Proc,
+  type StaticTarget,
+} from "@hsdo/testkit";
 import { ensureHaproxy } from "./haproxy-preflight.mjs";
 
 const ASSIGN_CFG = (size: number): AssignConfig => ({

@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { SCHEMA, formatDuration, parseDuration, type KeySpec } from "@hsdo/core";
 import { stringify } from "yaml";
-import { Metrics } from "../packages/cli/src/metrics.ts";
+import { Metrics } from "@hsdo/cli/metrics";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 

@@ -15,8 +15,8 @@ import { setTimeout as delay } from "node:timers/promises";
 import { createDynamoClient, SlotReader } from "@hsdo/store";
 import { RuntimeApi, parseServersState, type ActualServer } from "@hsdo/client";
 import type { Snapshot } from "@hsdo/core";
-import { formatStatus } from "../packages/cli/src/status-format.ts";
-import { loadConfig } from "../packages/cli/src/load-config.ts";
+import { formatStatus } from "@hsdo/cli/status-format";
+import { loadConfig } from "@hsdo/cli/load-config";
 import { ensureHaproxy, haproxyBinary } from "./haproxy-preflight.mjs";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";

@@ -30,7 +30,7 @@ if (haproxyAt >= 0) {
     console.error("--haproxy needs the HAProxy binary, e.g. --haproxy /var/cache/hsdo-ci/haproxy-3.0/haproxy");
     process.exit(2);
   }
-  // The tests' processes inherit it: test/helpers/haproxy.ts and the `haproxy -c` checks read it.
+  // The tests' processes inherit it: packages/testkit/src/haproxy.ts and the `haproxy -c` checks read it.
   process.env[HAPROXY_ENV] = bin;
   args.splice(haproxyAt, 2);
 }
@@ -65,7 +65,7 @@ function walk(dir, out) {
 const filters = args.filter((a) => !a.startsWith("--"));
 let files = [...walk(join(root, "packages"), []), ...walk(join(root, "test"), [])].sort();
 if (filters.length > 0) files = files.filter((f) => filters.some((x) => f.includes(x)));
-// A file runs HAProxy when it starts one (test/helpers/haproxy.ts) or runs the binary itself.
+// A file runs HAProxy when it starts one (packages/testkit/src/haproxy.ts) or runs the binary itself.
 const runsHaproxy = (f) => f.endsWith(".haproxy.test.ts") || /\bstartHaproxy\(|\bhaproxyBinary\(/.test(readFileSync(join(root, f), "utf8"));
 if (haproxyOnly) files = files.filter(runsHaproxy);
 if (files.length === 0) {

@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { ROOT } from "./helpers/hsdo.ts";
+import { ROOT } from "@hsdo/testkit";
 
 const RULES = "conf/prometheus/alerts.yaml";
 const UNIT_TESTS = "conf/prometheus/alerts.test.yaml";

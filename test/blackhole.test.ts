@@ -12,13 +12,7 @@ import { join } from "node:path";
 import { DescribeTableCommand } from "@aws-sdk/client-dynamodb";
 import { parseServersState } from "@hsdo/client";
 import type { Slot } from "@hsdo/core";
-import { dynaliteWithTable } from "./helpers/dynalite.ts";
-import { startHaproxy, templateBackend, type HaproxyHandle } from "./helpers/haproxy.ts";
-import { dynamoEnv } from "./helpers/env.ts";
-import { startHsdo } from "./helpers/hsdo.ts";
-import type { Proc } from "./helpers/proc.ts";
-import { startPublisher } from "./helpers/publisher.ts";
-import { waitFor } from "./helpers/wait.ts";
+import { dynaliteWithTable, dynamoEnv, startHaproxy, templateBackend, type HaproxyHandle, startHsdo, type Proc, startPublisher, waitFor } from "@hsdo/testkit";
 
 const TABLE = "hsdo";
 const POOL = "default";

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { SCHEMA, resolveConfig } from "@hsdo/core";
-import { ROOT, runHsdo } from "./helpers/hsdo.ts";
+import { ROOT, runHsdo } from "@hsdo/testkit";
 import { configTable, configYaml, END, METRICS_END, METRICS_START, metricsTable, START } from "../scripts/config-doc.ts";
 
 test("hsdo --help lists every command of the design", async () => {

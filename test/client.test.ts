@@ -10,14 +10,21 @@ import { DescribeTableCommand, PutItemCommand, type DynamoDBClient } from "@aws-
 import { marshall } from "@aws-sdk/util-dynamodb";
 import { parseServersState, type ActualServer } from "@hsdo/client";
 import type { Head, Slot } from "@hsdo/core";
-import { dynaliteWithTable, type DynaliteHandle } from "./helpers/dynalite.ts";
-import { startHaproxy, templateBackend, type HaproxyHandle } from "./helpers/haproxy.ts";
-import { runHsdo, startHsdo } from "./helpers/hsdo.ts";
-import { freePort } from "./helpers/ports.ts";
-import { metricValue } from "./helpers/pool.ts";
-import type { Proc } from "./helpers/proc.ts";
-import { waitFor } from "./helpers/wait.ts";
-import { startPublisher as startPublisherOf, type Publisher } from "./helpers/publisher.ts";
+import {
+  dynaliteWithTable,
+  type DynaliteHandle,
+  startHaproxy,
+  templateBackend,
+  type HaproxyHandle,
+  runHsdo,
+  startHsdo,
+  freePort,
+  metricValue,
+  type Proc,
+  waitFor,
+  startPublisher as startPublisherOf,
+  type Publisher,
+} from "@hsdo/testkit";
 import { haproxyVersion } from "../scripts/haproxy-preflight.mjs";
 
 const TABLE = "hsdo";

@@ -5,8 +5,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { Metrics } from "../packages/cli/src/metrics.ts";
-import { ROOT, runHsdo } from "./helpers/hsdo.ts";
+import { Metrics } from "@hsdo/cli/metrics";
+import { ROOT, runHsdo } from "@hsdo/testkit";
 import { haproxyBinary } from "../scripts/haproxy-preflight.mjs";
 import { CONF_FILES } from "../scripts/build.mjs";
 

@@ -2,12 +2,7 @@
 // the wire-level fake of Consul's health API (blocking queries).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startFakeConsul } from "./fakes/consul.ts";
-import { dynaliteWithTable } from "./helpers/dynalite.ts";
-import { runHsdo, startHsdo } from "./helpers/hsdo.ts";
-import { freePort } from "./helpers/ports.ts";
-import { readPool } from "./helpers/pool.ts";
-import { waitFor } from "./helpers/wait.ts";
+import { startFakeConsul, dynaliteWithTable, runHsdo, startHsdo, freePort, readPool, waitFor } from "@hsdo/testkit";
 
 test("Consul mode: passing instances fill slots with their AZ; a critical one drains in its slot, then its slot is freed", async (t) => {
   const { dynalite, db } = await dynaliteWithTable(t, "hsdo");

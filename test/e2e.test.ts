@@ -17,13 +17,20 @@ import { setTimeout as delay } from "node:timers/promises";
 import { isDeepStrictEqual } from "node:util";
 import { parseServersState, type ActualServer } from "@hsdo/client";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { startFakeAws, instanceId, type FakeAws, type FakeInstanceInput } from "./fakes/aws.ts";
-import { dynaliteWithTable } from "./helpers/dynalite.ts";
-import { startHaproxy, templateBackend, type HaproxyHandle } from "./helpers/haproxy.ts";
-import { startHsdo } from "./helpers/hsdo.ts";
-import { readPool } from "./helpers/pool.ts";
-import type { Proc } from "./helpers/proc.ts";
-import { waitFor } from "./helpers/wait.ts";
+import {
+  startFakeAws,
+  instanceId,
+  type FakeAws,
+  type FakeInstanceInput,
+  dynaliteWithTable,
+  startHaproxy,
+  templateBackend,
+  type HaproxyHandle,
+  startHsdo,
+  readPool,
+  type Proc,
+  waitFor,
+} from "@hsdo/testkit";
 
 const TABLE = "hsdo";
 const POOL = "default";

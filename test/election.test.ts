@@ -3,12 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { dynaliteWithTable } from "./helpers/dynalite.ts";
-import { startHsdo } from "./helpers/hsdo.ts";
-import { freePort } from "./helpers/ports.ts";
-import { metricValue, rawItems, readLeaseOf, readPool, slotMap, writeTargets } from "./helpers/pool.ts";
-import { waitFor } from "./helpers/wait.ts";
-import type { Proc } from "./helpers/proc.ts";
+import { dynaliteWithTable, startHsdo, freePort, metricValue, rawItems, readLeaseOf, readPool, slotMap, writeTargets, waitFor, type Proc } from "@hsdo/testkit";
 
 const LEASE_MS = 2000;
 const INTERVAL_MS = 300;

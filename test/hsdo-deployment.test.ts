@@ -8,12 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseServersState } from "@hsdo/client";
-import { startFakeAws, instanceId } from "./fakes/aws.ts";
-import { dynaliteWithTable } from "./helpers/dynalite.ts";
-import { startHaproxy, templateBackend } from "./helpers/haproxy.ts";
-import { startHsdo } from "./helpers/hsdo.ts";
-import { freePort } from "./helpers/ports.ts";
-import { waitFor } from "./helpers/wait.ts";
+import { startFakeAws, instanceId, dynaliteWithTable, startHaproxy, templateBackend, startHsdo, freePort, waitFor } from "@hsdo/testkit";
 
 test("an HSDO deployment moves over by changing only the command", async (t) => {
   const { dynalite } = await dynaliteWithTable(t, "hsdo-origins");

@@ -14,14 +14,7 @@ import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { parseServersState } from "@hsdo/client";
 import type { Slot } from "@hsdo/core";
-import { dynaliteWithTable } from "./helpers/dynalite.ts";
-import { startHaproxy, templateBackend } from "./helpers/haproxy.ts";
-import { ROOT, cleanEnv } from "./helpers/hsdo.ts";
-import { freePort } from "./helpers/ports.ts";
-import { metricValue } from "./helpers/pool.ts";
-import { startProc } from "./helpers/proc.ts";
-import { startPublisher } from "./helpers/publisher.ts";
-import { waitFor } from "./helpers/wait.ts";
+import { dynaliteWithTable, startHaproxy, templateBackend, ROOT, cleanEnv, freePort, metricValue, startProc, startPublisher, waitFor } from "@hsdo/testkit";
 
 const run = promisify(execFile);
 const VERSION = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;

@@ -11,13 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseServersState, templateLine } from "@hsdo/client";
-import { dynaliteWithTable } from "./helpers/dynalite.ts";
-import { startHaproxy } from "./helpers/haproxy.ts";
-import { dynamoEnv } from "./helpers/env.ts";
-import { startHsdo } from "./helpers/hsdo.ts";
-import { freePort } from "./helpers/ports.ts";
-import { startPublisher } from "./helpers/publisher.ts";
-import { waitFor } from "./helpers/wait.ts";
+import { dynaliteWithTable, dynamoEnv, startHaproxy, startHsdo, freePort, startPublisher, waitFor } from "@hsdo/testkit";
 
 const TABLE = "hsdo";
 const POOL = "default";

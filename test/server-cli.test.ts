@@ -5,12 +5,23 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DescribeTableCommand, ListTablesCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { createTestTable, startDynalite, type DynaliteHandle } from "./helpers/dynalite.ts";
-import { runHsdo, startHsdo, type HsdoResult } from "./helpers/hsdo.ts";
-import { freePort } from "./helpers/ports.ts";
-import { rawItems, readPool, slotMap, writeTargets, type StaticTarget } from "./helpers/pool.ts";
-import { waitFor } from "./helpers/wait.ts";
-import { instanceId, startFakeAws } from "./fakes/aws.ts";
+import {
+  createTestTable,
+  startDynalite,
+  type DynaliteHandle,
+  runHsdo,
+  startHsdo,
+  type HsdoResult,
+  freePort,
+  rawItems,
+  readPool,
+  slotMap,
+  writeTargets,
+  type StaticTarget,
+  waitFor,
+  instanceId,
+  startFakeAws,
+} from "@hsdo/testkit";
 
 /**
  * `hsdo` as operators run it: a child process, against dynalite, a static

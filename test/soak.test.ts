@@ -23,13 +23,7 @@ import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { parseServersState, templateLine, type ActualServer } from "@hsdo/client";
 import type { Slot, Snapshot } from "@hsdo/core";
-import { startFakeAws, instanceId, type FakeAws, type FakeInstanceInput } from "./fakes/aws.ts";
-import { dynaliteWithTable, testDynamoClient } from "./helpers/dynalite.ts";
-import { startHaproxy, type HaproxyHandle } from "./helpers/haproxy.ts";
-import { startHsdo } from "./helpers/hsdo.ts";
-import { readPool } from "./helpers/pool.ts";
-import type { Proc } from "./helpers/proc.ts";
-import { waitFor } from "./helpers/wait.ts";
+import { dynaliteWithTable, testDynamoClient, startHaproxy, type HaproxyHandle, startHsdo, readPool, waitFor, type Proc, startFakeAws, instanceId, type FakeAws, type FakeInstanceInput } from "@hsdo/testkit";
 
 const TABLE = "hsdo";
 const POOL = "default";

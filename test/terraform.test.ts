@@ -4,7 +4,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join, relative } from "node:path";
 import { TABLE_ATTRIBUTE_DEFINITIONS, TABLE_BILLING_MODE, TABLE_KEY_SCHEMA } from "@hsdo/store";
-import { ROOT } from "./helpers/hsdo.ts";
+import { ROOT } from "@hsdo/testkit";
 
 // Loaded through require: the package's typings pull the DOM lib into the
 // whole program, and this test needs one function of it.

@@ -1,9 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ConditionalCheckFailedException, GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
-import { startHaproxy, templateBackend } from "./helpers/haproxy.ts";
+import { startHaproxy, templateBackend, createTestTable, startDynalite } from "@hsdo/testkit";
 import { haproxyVersion } from "../scripts/haproxy-preflight.mjs";
-import { createTestTable, startDynalite } from "./helpers/dynalite.ts";
 
 test("the test bed starts a real HAProxy with an admin Runtime API socket", async (t) => {
   const haproxy = await startHaproxy({ body: templateBackend("be_app", "srv", 3) });

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { buildInfo } from "./build-info.ts";
+import { OPERATIONS, OUTCOMES } from "@hsdo/store";
 
 /**
  * Every metric (README "Metrics") in one registry built by the composition root
@@ -97,6 +98,11 @@ export class Metrics {
   constructor(opts: { processMetrics?: boolean } = {}) {
     this.buildInfo.set({ ...buildInfo() }, 1);
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    // Every operation the store reports starts at 0, so a rate() or an alert sees its first request or failure.
+    for (const operation of OPERATIONS) {
+      for (const outcome of OUTCOMES) this.dynamoRequests.inc({ operation, outcome }, 0);
+      this.dynamoCapacity.inc({ operation }, 0);
+    }
   }
 
   /** The store's observe hook: counts requests, failed conditions and consumed capacity. */

@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cacheFile, loadSnapshot, saveSnapshot } from "./cache.ts";
-import { readySlot, snapshotOf } from "./testkit.ts";
+import { readySlot, snapshotOf } from "@hsdo/testkit";
 
 const at = (pool: string, table = "hsdo", endpoint = "http://127.0.0.1:8000", region = "eu-west-1") => ({ endpoint, region, table, pool });
 

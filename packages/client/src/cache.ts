@@ -6,8 +6,8 @@ import {
   errorMessage,
   freeSlot,
   isSafeName,
+  validateHead,
   validateSlot,
-  type Head,
   type InvalidSlot,
   type Slot,
   type Snapshot,
@@ -100,13 +100,6 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function wholeNumber(value: unknown, what: string): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 0) {
-    throw new Error(`${what} ${JSON.stringify(value)} is not a whole number`);
-  }
-  return value;
-}
-
 /** Why the file does not belong to `origin`, or undefined when it does. */
 function foreignOrigin(data: unknown, origin: SnapshotOrigin): string | undefined {
   if (!isObject(data) || data.format !== FORMAT) return undefined; // readCachedSnapshot says what is wrong
@@ -124,16 +117,10 @@ function readCachedSnapshot(data: unknown, pool: string): Snapshot {
   const s = data.snapshot;
   if (!isObject(s)) throw new Error("no snapshot object");
   if (s.pool !== pool) throw new Error(`holds pool ${JSON.stringify(s.pool)}, not ${JSON.stringify(pool)}`);
-  const h = s.head;
-  if (!isObject(h)) throw new Error("no head");
-  if (typeof h.leader !== "string") throw new Error("head.leader is not a string");
-  const head: Head = {
-    generation: wholeNumber(h.generation, "head.generation"),
-    epoch: wholeNumber(h.epoch, "head.epoch"),
-    leader: h.leader,
-    updatedAt: wholeNumber(h.updatedAt, "head.updatedAt"),
-    size: wholeNumber(h.size, "head.size"),
-  };
+  if (!isObject(s.head)) throw new Error("no head");
+  const check = validateHead(s.head);
+  if (!check.ok) throw new Error(check.problems.map((p) => `head.${p}`).join("; "));
+  const head = check.head;
   if (!Array.isArray(s.slots)) throw new Error("slots is not a list");
   if (s.slots.length !== head.size) throw new Error(`${s.slots.length} slots where head.size is ${head.size}`);
 

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { PreflightError, type Slot } from "@hsdo/core";
 import { checkPortOmissions, desiredServers, portOmissions, type DesiredServer } from "./desired.ts";
-import { backendOf, readySlot, snapshotOf } from "./testkit.ts";
+import { backendOf, readySlot, snapshotOf } from "@hsdo/testkit";
 
 const client = { az: "az-a", groups: ["asg-a"] };
 const brief = (list: DesiredServer[]) =>

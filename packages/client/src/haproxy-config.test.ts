@@ -4,9 +4,8 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { haproxyAtLeast, haproxyBinary, haproxyVersion } from "../../../scripts/haproxy-preflight.mjs";
+import { haproxyAtLeast, haproxyBinary, haproxyVersion, backendOf } from "@hsdo/testkit";
 import { haproxyConfigLines, parseHaproxyVersion, templateLine } from "./haproxy-config.ts";
-import { backendOf } from "./testkit.ts";
 
 const config = {
   size: 10,

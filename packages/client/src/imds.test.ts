@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { PreflightError } from "@hsdo/core";
-import { freePort } from "../../../test/helpers/ports.ts";
+import { freePort } from "@hsdo/testkit";
 import { readAvailabilityZone } from "./imds.ts";
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;

@@ -4,11 +4,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PreflightError } from "@hsdo/core";
-import { startHaproxy, templateBackend } from "../../../test/helpers/haproxy.ts";
-import { haproxyVersion } from "../../../scripts/haproxy-preflight.mjs";
+import { startHaproxy, templateBackend, haproxyVersion, backendOf } from "@hsdo/testkit";
 import { preflight } from "./preflight.ts";
 import { RuntimeApi } from "./runtime-api.ts";
-import { backendOf } from "./testkit.ts";
 
 const body = [
   templateBackend("be_ok", "s", 4),

@@ -1,11 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { BackendConfig, Slot, Snapshot } from "@hsdo/core";
-import { startHaproxy, templateBackend, type HaproxyHandle } from "../../../test/helpers/haproxy.ts";
+import { startHaproxy, templateBackend, type HaproxyHandle, backendOf, describeServers, readySlot, snapshotOf } from "@hsdo/testkit";
 import { formatCommand, type RuntimeCommand } from "./commands.ts";
 import { Reconciler, type ReconcileObserver } from "./reconcile.ts";
 import { RuntimeApi } from "./runtime-api.ts";
-import { backendOf, describeServers, readySlot, snapshotOf } from "./testkit.ts";
 
 const lines = (cmds: readonly RuntimeCommand[]) => cmds.map(formatCommand);
 

@@ -3,11 +3,9 @@ import assert from "node:assert/strict";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { RuntimeApiError } from "@hsdo/core";
-import { startHaproxy, templateBackend } from "../../../test/helpers/haproxy.ts";
-import { freePort } from "../../../test/helpers/ports.ts";
+import { startHaproxy, templateBackend, freePort, describeServers } from "@hsdo/testkit";
 import { RuntimeApi } from "./runtime-api.ts";
 import { checkAnswer, type AnswerOutcome, type RuntimeCommand } from "./commands.ts";
-import { describeServers } from "./testkit.ts";
 
 async function cumConns(command: (line: string) => Promise<string>): Promise<number> {
   const m = /^CumConns: (\d+)$/m.exec(await command("show info"));

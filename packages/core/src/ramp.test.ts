@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { nextRampAt, rampWeight } from "./ramp.ts";
+import { rampWeight } from "./ramp.ts";
 
 const hsdo = { min: 1, max: 10, step: 1, intervalMs: 30_000 };
 
@@ -32,8 +32,3 @@ test("a zero interval or min >= max means full weight at once", () => {
   assert.equal(rampWeight(0, 0, { ...hsdo, min: 10 }), 10);
 });
 
-test("nextRampAt names the instant of the next step, none at max", () => {
-  assert.equal(nextRampAt(0, 0, hsdo), 30_000);
-  assert.equal(nextRampAt(0, 45_000, hsdo), 60_000);
-  assert.equal(nextRampAt(0, 9 * 30_000, hsdo), undefined);
-});

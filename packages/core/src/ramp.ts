@@ -11,13 +11,6 @@ export function rampWeight(since: number, now: number, w: WeightConfig): number 
   return Math.min(w.max, w.min + steps * w.step);
 }
 
-/** When the weight changes next (ms since epoch), or undefined once at `max`. */
-export function nextRampAt(since: number, now: number, w: WeightConfig): number | undefined {
-  if (rampWeight(since, now, w) >= w.max) return undefined;
-  const steps = Math.floor(Math.max(0, now - since) / w.intervalMs) + 1;
-  return since + steps * w.intervalMs;
-}
-
 /**
  * The ramp origin that gives `weight` at `now`: used when a stored `since`
  * lies in the future (written by a leader whose clock ran ahead), so the

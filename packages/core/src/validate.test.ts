@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { isIpLiteral, targetProblems, validateSlot } from "./validate.ts";
+import { isIpLiteral, targetProblems, validateHead, validateSlot } from "./validate.ts";
 
 test("isIpLiteral takes addresses HAProxy can send traffic to, and nothing else", () => {
   for (const ok of ["10.0.0.1", "192.168.1.254", "2001:db8::2", "::ffff:10.0.0.1", "fe80::1"]) assert.equal(isIpLiteral(ok), true, ok);
@@ -52,4 +52,22 @@ test("a free item may remember its last target; an invalid item carries only wha
   assert.deepEqual(r, { ok: false, slot: 4, problems: ['weight "heavy" is not a weight (expected 0..256)'], name: "i-4", addr: "10.0.0.4", state: "ready" });
   const unsafe = validateSlot({ slot: 5, state: "bogus", addr: "10.0.0.1; shutdown", name: "x y" });
   assert.ok(!unsafe.ok && unsafe.name === undefined && unsafe.addr === undefined && unsafe.state === undefined);
+});
+
+test("validateHead: one set of rules for the table's head item and the client's cached head", () => {
+  const head = { generation: 3, epoch: 2, leader: "s1", updatedAt: 1_700_000_000_000, size: 4 };
+  assert.deepEqual(validateHead(head), { ok: true, head });
+  const bad = validateHead({ generation: -1, epoch: "2", updatedAt: "now", size: "4" });
+  assert.equal(bad.ok, false);
+  if (!bad.ok) {
+    assert.deepEqual(bad.problems, [
+      "generation -1 is not an integer >= 0",
+      'epoch "2" is not an integer >= 0',
+      "leader (missing) is not a string",
+      'updatedAt "now" is not a time in ms',
+      'size "4" is not a whole number (expected a slot count, 1..10000)',
+    ]);
+  }
+  const empty = validateHead({ ...head, size: 0 });
+  assert.deepEqual(empty.ok ? [] : empty.problems, ["size 0 is not a slot count (expected 1..10000)"]);
 });

@@ -1,6 +1,6 @@
 import { isIP } from "node:net";
 import { addressClass } from "./address.ts";
-import type { InvalidSlot, Slot, SlotState, Target } from "./model.ts";
+import type { Head, InvalidSlot, Slot, SlotState, Target } from "./model.ts";
 
 /**
  * Everything read from the table is checked here before it can reach the
@@ -13,6 +13,8 @@ export type SlotCheck = { ok: true; slot: Slot } | ({ ok: false } & InvalidSlot)
 const NAME = /^[A-Za-z0-9._:-]{1,128}$/;
 const STATES: readonly SlotState[] = ["free", "ready", "drain"];
 export const MAX_WEIGHT = 256;
+/** Largest pool hsdo accepts from a head item; a bigger `size` is a corrupt item, not a pool. */
+export const MAX_POOL_SIZE = 10_000;
 
 /**
  * An address HAProxy can send traffic to: an IPv4 or IPv6 literal, without a
@@ -56,6 +58,45 @@ export function isSafeName(value: unknown): value is string {
 function describe(value: unknown): string {
   const text = typeof value === "string" ? JSON.stringify(value) : String(value);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/** A value in a problem: JSON (strings quoted), `(missing)` when absent, cut at 60 characters. */
+export function showValue(value: unknown): string {
+  if (value === undefined) return "(missing)";
+  let text: string;
+  try {
+    text = typeof value === "string" ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
+  } catch {
+    text = String(value);
+  }
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
+
+export type HeadCheck = { ok: true; head: Head } | { ok: false; problems: string[] };
+
+/**
+ * Checks a head (plain values): the store's head item as read from the
+ * table, and the head of a snapshot the client cached on disk, by the same
+ * rules.
+ */
+export function validateHead(item: Record<string, unknown>): HeadCheck {
+  const v = item;
+  const problems: string[] = [];
+  if (!isCount(v.generation)) problems.push(`generation ${showValue(v.generation)} is not an integer >= 0`);
+  if (!isCount(v.epoch)) problems.push(`epoch ${showValue(v.epoch)} is not an integer >= 0`);
+  if (typeof v.leader !== "string") problems.push(`leader ${showValue(v.leader)} is not a string`);
+  if (typeof v.updatedAt !== "number" || !Number.isFinite(v.updatedAt)) problems.push(`updatedAt ${showValue(v.updatedAt)} is not a time in ms`);
+  if (!isCount(v.size)) problems.push(`size ${showValue(v.size)} is not a whole number (expected a slot count, 1..${MAX_POOL_SIZE})`);
+  else if (v.size < 1 || v.size > MAX_POOL_SIZE) problems.push(`size ${showValue(v.size)} is not a slot count (expected 1..${MAX_POOL_SIZE})`);
+  if (problems.length) return { ok: false, problems };
+  return {
+    ok: true,
+    head: { generation: v.generation as number, epoch: v.epoch as number, leader: v.leader as string, updatedAt: v.updatedAt as number, size: v.size as number },
+  };
 }
 
 function optionalNumber(value: unknown): number | undefined {

@@ -6,9 +6,7 @@ import { DeleteItemCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb
 import { marshall } from "@aws-sdk/util-dynamodb";
 import { ConfigError, ManualClock, SourceError, silentLogger, type LogFields, type Logger, type Target } from "@hsdo/core";
 import { FencedWriter, LeaseKeeper, SlotReader } from "@hsdo/store";
-import { poolItems, putRaw } from "../../store/src/testing.ts";
-import { createTestTable, startDynalite, type DynaliteHandle } from "../../../test/helpers/dynalite.ts";
-import { waitFor } from "../../../test/helpers/wait.ts";
+import { poolItems, putRaw, createTestTable, startDynalite, type DynaliteHandle, waitFor } from "@hsdo/testkit";
 import { Server, type ServerOptions } from "./server.ts";
 import type { TargetSource } from "./sources/types.ts";
 
@@ -353,6 +351,31 @@ test("a target at an address that is never a target (IMDS, loopback by default) 
     assert.match(String(kept()[2]?.fields?.problems), /loopback/);
     await s.server.tick();
     assert.equal(kept().length, 3, "the same problem is not logged again every tick");
+  } finally {
+    s.close();
+  }
+});
+
+test("what the source could not use (a Consul entry without an IP address) is reported once, again when it comes back", async () => {
+  const log = recordingLogger();
+  const s = setup(4, { log });
+  let problems = ['service "web": address "web-1.internal" is not an IP address; kept pending'];
+  Object.assign(s.source, { problems: () => problems });
+  try {
+    s.source.answer = [target("a", 1)];
+    await s.server.leaseTick();
+    await s.server.tick();
+    const reported = () => log.warnings.filter((w) => w.msg === "source entry not usable as listed").map((w) => w.fields?.problem);
+    assert.deepEqual(reported(), [problems[0]]);
+    assert.equal(log.warnings.find((w) => w.msg === "source entry not usable as listed")?.fields?.source, "scripted");
+    await s.server.tick();
+    assert.equal(reported().length, 1, "the same problem is not logged again every tick");
+    const first = problems[0];
+    problems = [];
+    await s.server.tick();
+    problems = [first!];
+    await s.server.tick();
+    assert.equal(reported().length, 2, "a problem that went away and came back is logged again");
   } finally {
     s.close();
   }

@@ -118,6 +118,8 @@ export class Server {
   private wake: AbortController | undefined;
   /** Targets kept out for invalid fields, with their problems (logged when they change). */
   private rejected = new Map<string, string>();
+  /** The source's own problems with its last answer (logged when they appear). */
+  private sourceProblems = new Set<string>();
   private lastUnassigned = 0;
   private tickStartedAt = 0;
   /** Why the last tick could not work, for /readyz. */
@@ -178,6 +180,7 @@ export class Server {
       this.log.warn("source failed, keeping the published slots", { source: this.o.source.name, error: sourceError });
       return this.report({ ...base, role: this.o.dryRun ? "dry-run" : this.role(), sourceError });
     }
+    this.reportSourceProblems();
     targets = this.screen(targets);
     base.targets = targets;
     if (this.o.dryRun) {
@@ -231,6 +234,15 @@ export class Server {
     }
     this.rejected = bad;
     return out;
+  }
+
+  /** Like kept-out targets: each problem the source reports is logged once, when it appears. */
+  private reportSourceProblems(): void {
+    const now = new Set(this.o.source.problems?.() ?? []);
+    for (const problem of now) {
+      if (!this.sourceProblems.has(problem)) this.log.warn("source entry not usable as listed", { source: this.o.source.name, problem });
+    }
+    this.sourceProblems = now;
   }
 
   private role(): "leader" | "standby" {

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { ManualClock } from "@hsdo/core";
-import { freePort } from "../../../test/helpers/ports.ts";
+import { freePort } from "@hsdo/testkit";
 import { createDynamoClient } from "./client.ts";
 import { startEmbeddedDynamo, type EmbeddedDynamo } from "./embedded.ts";
 import { SlotReader } from "./reader.ts";

@@ -29,18 +29,28 @@ export interface EmbeddedDynamo {
 }
 
 /**
+ * dynalite is an optional dependency, loaded only here: a deployment against
+ * DynamoDB never needs it (`npm ci --omit=optional` leaves it out).
+ */
+function loadDynalite(): Dynalite {
+  try {
+    return require("dynalite") as Dynalite;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") throw err;
+    throw new HsdoError(
+      "dynamodb.endpoint: embedded needs the dynalite package, which is not installed (an optional dependency of @hsdo/store: run `npm install dynalite`, or point dynamodb.endpoint at DynamoDB)",
+      { cause: err },
+    );
+  }
+}
+
+/**
  * Runs dynalite (a DynamoDB implementation on LevelDB) inside this process,
  * for the demo and single-node use (`dynamodb.endpoint: embedded`). It speaks
  * the real DynamoDB wire protocol, so the store uses it through the real SDK.
  */
 export async function startEmbeddedDynamo(options: EmbeddedDynamoOptions = {}): Promise<EmbeddedDynamo> {
-  // dynalite is an optional dependency of the release package (an install with --omit=optional has none): loaded here only.
-  let dynalite: Dynalite;
-  try {
-    dynalite = require("dynalite") as Dynalite;
-  } catch (err) {
-    throw new HsdoError("dynamodb.endpoint: embedded needs the optional dependency dynalite, which is not installed (npm install -g hsdo without --omit=optional)", { cause: err });
-  }
+  const dynalite = loadDynalite();
   const host = options.host ?? "127.0.0.1";
   // Tables are ACTIVE at once: nothing here waits for a real control plane.
   const server = dynalite({ path: options.path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });

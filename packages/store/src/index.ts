@@ -16,6 +16,6 @@ export { startEmbeddedDynamo } from "./embedded.ts";
 export type { EmbeddedDynamo, EmbeddedDynamoOptions } from "./embedded.ts";
 export { createDynamoClient } from "./client.ts";
 export type { DynamoClientOptions } from "./client.ts";
-export { OPERATIONS, isConditionalCheckFailed } from "./observe.ts";
+export { OPERATIONS, OUTCOMES, isConditionalCheckFailed } from "./observe.ts";
 export type { Observe, Outcome, Operation } from "./observe.ts";
 export { TableSchemaError, MalformedItemError, TornReadError, LeaseTakenError, GenerationConflictError } from "./errors.ts";

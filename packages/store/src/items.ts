@@ -1,20 +1,21 @@
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import { marshall, unmarshall } from "@aws-sdk/util-dynamodb";
-import { validateSlot, type Head, type Slot, type SlotCheck } from "@hsdo/core";
+import { showValue, validateHead, validateSlot, type Head, type Slot, type SlotCheck } from "@hsdo/core";
 import type { Scalar } from "./conditions.ts";
 import { HEAD_SLOT, LEASE_SLOT } from "./table.ts";
 
 /**
  * Table items <-> domain values. Items are flat, plain attributes (S, N,
  * BOOL) that read well in the AWS console; nothing is stored as a blob.
- * Everything read back is checked: slot items with core's validateSlot, head
- * and lease items here.
+ * Everything read back is checked: slot and head items with core's
+ * validateSlot and validateHead (the client checks its cached snapshots with
+ * the same), lease items here.
  */
 export type Item = Record<string, AttributeValue>;
 export type Attributes = Record<string, Scalar>;
 
-/** Largest pool hsdo accepts from a head item; a bigger `size` is a corrupt item, not a pool. */
-export const MAX_POOL_SIZE = 10_000;
+/** Largest pool hsdo accepts from a head item (core's, kept here for the store's users). */
+export { MAX_POOL_SIZE } from "@hsdo/core";
 
 export interface LeaseRecord {
   owner: string;
@@ -101,26 +102,8 @@ export function headAttributes(pool: string, head: Head): Attributes {
 export function parseHead(item: Item): Parsed<Head> {
   const plain = toPlain(item);
   if (!plain.ok) return plain;
-  const v = plain.value;
-  const problems: string[] = [];
-  if (!isCount(v.generation)) problems.push(`generation ${show(v.generation)} is not an integer >= 0`);
-  if (!isCount(v.epoch)) problems.push(`epoch ${show(v.epoch)} is not an integer >= 0`);
-  if (typeof v.leader !== "string") problems.push(`leader ${show(v.leader)} is not a string`);
-  if (typeof v.updatedAt !== "number" || !Number.isFinite(v.updatedAt)) problems.push(`updatedAt ${show(v.updatedAt)} is not a time in ms`);
-  if (!isCount(v.size) || v.size < 1 || v.size > MAX_POOL_SIZE) {
-    problems.push(`size ${show(v.size)} is not a slot count (expected 1..${MAX_POOL_SIZE})`);
-  }
-  if (problems.length) return { ok: false, problems };
-  return {
-    ok: true,
-    value: {
-      generation: v.generation as number,
-      epoch: v.epoch as number,
-      leader: v.leader as string,
-      updatedAt: v.updatedAt as number,
-      size: v.size as number,
-    },
-  };
+  const check = validateHead(plain.value);
+  return check.ok ? { ok: true, value: check.head } : check;
 }
 
 export function leaseAttributes(pool: string, lease: LeaseRecord): Attributes {
@@ -135,14 +118,14 @@ export function parseLease(item: Item): Parsed<LeaseRecord> {
   if (!plain.ok) return plain;
   const v = plain.value;
   const problems: string[] = [];
-  if (typeof v.owner !== "string" || v.owner === "") problems.push(`owner ${show(v.owner)} is not a non-empty string`);
-  if (!isCount(v.epoch)) problems.push(`epoch ${show(v.epoch)} is not an integer >= 0`);
-  if (typeof v.rvn !== "string" || v.rvn === "") problems.push(`rvn ${show(v.rvn)} is not a non-empty string`);
-  if (!isCount(v.leaseMs) || v.leaseMs < 1) problems.push(`leaseMs ${show(v.leaseMs)} is not a duration in ms (integer >= 1)`);
+  if (typeof v.owner !== "string" || v.owner === "") problems.push(`owner ${showValue(v.owner)} is not a non-empty string`);
+  if (!isCount(v.epoch)) problems.push(`epoch ${showValue(v.epoch)} is not an integer >= 0`);
+  if (typeof v.rvn !== "string" || v.rvn === "") problems.push(`rvn ${showValue(v.rvn)} is not a non-empty string`);
+  if (!isCount(v.leaseMs) || v.leaseMs < 1) problems.push(`leaseMs ${showValue(v.leaseMs)} is not a duration in ms (integer >= 1)`);
   if (v.renewedAt !== undefined && (typeof v.renewedAt !== "number" || !Number.isFinite(v.renewedAt))) {
-    problems.push(`renewedAt ${show(v.renewedAt)} is not a time in ms`);
+    problems.push(`renewedAt ${showValue(v.renewedAt)} is not a time in ms`);
   }
-  if (v.released !== undefined && typeof v.released !== "boolean") problems.push(`released ${show(v.released)} is not a boolean`);
+  if (v.released !== undefined && typeof v.released !== "boolean") problems.push(`released ${showValue(v.released)} is not a boolean`);
   if (problems.length) return { ok: false, problems };
   const lease: LeaseRecord = { owner: v.owner as string, epoch: v.epoch as number, rvn: v.rvn as string, leaseMs: v.leaseMs as number };
   if (typeof v.renewedAt === "number") lease.renewedAt = v.renewedAt;
@@ -152,15 +135,4 @@ export function parseLease(item: Item): Parsed<LeaseRecord> {
 
 function isCount(value: unknown): value is number {
   return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
-}
-
-function show(value: unknown): string {
-  if (value === undefined) return "(missing)";
-  let text: string;
-  try {
-    text = typeof value === "string" ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
-  } catch {
-    text = String(value);
-  }
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }

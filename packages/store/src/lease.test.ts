@@ -1,13 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { LeaseLostError, ManualClock, systemClock } from "@hsdo/core";
-import { TEST_CREDENTIALS } from "../../../test/helpers/dynalite.ts";
+import { TEST_CREDENTIALS, waitFor, fileBed, putRaw, recorder, uniqueName } from "@hsdo/testkit";
 import { createDynamoClient } from "./client.ts";
-import { waitFor } from "../../../test/helpers/wait.ts";
 import { LeaseTakenError, MalformedItemError } from "./errors.ts";
 import { LeaseKeeper, readLease, type LeaseKeeperOptions, type LeaseStatus, type LeaseTerm } from "./lease.ts";
 import { HEAD_SLOT, LEASE_SLOT } from "./table.ts";
-import { fileBed, putRaw, recorder, uniqueName } from "./testing.ts";
 
 const { dynalite, client, table } = await fileBed("lease");
 

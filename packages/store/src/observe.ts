@@ -1,6 +1,8 @@
 import { ConditionalCheckFailedException, type ConsumedCapacity } from "@aws-sdk/client-dynamodb";
 
-export type Outcome = "ok" | "conditional_failed" | "error";
+/** Every `outcome` label the store reports. */
+export const OUTCOMES = ["ok", "conditional_failed", "error"] as const;
+export type Outcome = (typeof OUTCOMES)[number];
 
 /**
  * Metrics hook: called once per DynamoDB request with what it was for, how it

@@ -4,7 +4,7 @@ import { ManualClock, type Head, type Slot, type Snapshot } from "@hsdo/core";
 import { MalformedItemError, TornReadError } from "./errors.ts";
 import { SlotReader } from "./reader.ts";
 import { HEAD_SLOT } from "./table.ts";
-import { fileBed, putAttributeValues, putRaw, recorder, uniqueName } from "./testing.ts";
+import { fileBed, putAttributeValues, putRaw, recorder, uniqueName } from "@hsdo/testkit";
 import { FencedWriter, type WriteTerm } from "./writer.ts";
 
 const { client, table } = await fileBed("reader");

@@ -2,11 +2,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { CreateTableCommand, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { HsdoError, PreflightError } from "@hsdo/core";
-import { startDynalite } from "../../../test/helpers/dynalite.ts";
+import { startDynalite, recorder, uniqueName } from "@hsdo/testkit";
 import { createDynamoClient } from "./client.ts";
 import { TableSchemaError } from "./errors.ts";
 import { checkTable, createTable, schemaProblem, TABLE_KEY_SCHEMA } from "./table.ts";
-import { recorder, uniqueName } from "./testing.ts";
 
 const dynalite = await startDynalite();
 const client = dynalite.client();

@@ -6,9 +6,7 @@ import { SlotReader } from "./reader.ts";
 import { HEAD_SLOT } from "./table.ts";
 import { createDynamoClient } from "./client.ts";
 import { GenerationConflictError } from "./errors.ts";
-import { startDynamoRelay, type RelayedRequest } from "../../../test/helpers/relay.ts";
-import { waitFor } from "../../../test/helpers/wait.ts";
-import { fileBed, poolItems, putRaw, recorder, uniqueName } from "./testing.ts";
+import { fileBed, poolItems, putRaw, recorder, startDynamoRelay, uniqueName, waitFor, type RelayedRequest } from "@hsdo/testkit";
 import { FencedWriter, type WriteTerm } from "./writer.ts";
 
 const { client, table, dynalite } = await fileBed("writer");

@@ -13,8 +13,8 @@ import {
   type Snapshot,
 } from "@hsdo/core";
 import { FencedWriter, LeaseKeeper, SlotReader } from "@hsdo/store";
-import { Server, type ServerTickResult } from "@hsdo/server";
-import { ClientAgent, Reconciler, RuntimeApi, checkPortOmissions, preflight, readAvailabilityZone, type ClientTickResult } from "@hsdo/client";
+import { Server } from "@hsdo/server";
+import { ClientAgent, Reconciler, RuntimeApi, checkPortOmissions, preflight, readAvailabilityZone } from "@hsdo/client";
 import { loadConfig } from "../load-config.ts";
 import { createLogger } from "../logger.ts";
 import { Metrics } from "../metrics.ts";
@@ -22,6 +22,8 @@ import { buildInfo } from "../build-info.ts";
 import { startHttp, type Readiness } from "../http.ts";
 import { checkDynamoTable, dynamoFailure, openDynamo, type DynamoHandle } from "../dynamo.ts";
 import { buildSource } from "../sources.ts";
+import { recordClientTick, recordServerTick } from "../recorders.ts";
+import { printClientDryRun, printDryRun } from "../dry-run.ts";
 import type { CommonArgs, Out } from "./common.ts";
 
 export interface RunArgs extends CommonArgs {
@@ -238,47 +240,6 @@ async function buildServer(config: Config, dynamo: DynamoHandle, metrics: Metric
   };
 }
 
-function recordServerTick(metrics: Metrics, pool: string, sourceName: string, r: ServerTickResult): void {
-  if (r.durationMs !== undefined) metrics.tickDuration.observe({ role: "server" }, r.durationMs / 1000);
-  if (r.sourceError) metrics.sourceErrors.inc({ source: sourceName });
-  if (r.targets) {
-    metrics.sourceTargets.reset();
-    for (const health of ["ready", "pending", "leaving"] as const) {
-      metrics.sourceTargets.set({ source: sourceName, health }, r.targets.filter((t) => t.health === health).length);
-    }
-  }
-  if (r.slots) {
-    for (const state of ["free", "ready", "drain"] as const) metrics.slots.set({ pool, state }, r.slots.filter((s) => s.state === state).length);
-    metrics.slotWeight.reset();
-    for (const s of r.slots) if (s.state !== "free") metrics.slotWeight.set({ pool, slot: String(s.slot) }, s.weight);
-  }
-  if (r.generation !== undefined) metrics.generation.set({ pool, role: "server" }, r.generation);
-  metrics.unassigned.set({ pool }, r.unassigned.length);
-  if (r.quarantined) metrics.quarantined.set({ pool }, r.quarantined.length);
-  if (r.held) metrics.valveHeld.inc({ pool });
-  if (r.published && r.role === "leader") metrics.publications.inc({ pool });
-  if (r.released.length) metrics.lifecycleCompletions.inc({ outcome: "ok" }, r.released.length);
-  if (r.releaseFailures) metrics.lifecycleCompletions.inc({ outcome: "failed" }, r.releaseFailures);
-  if (r.error) metrics.tickErrors.inc({ role: "server" });
-}
-
-function printDryRun(r: ServerTickResult, out: Out): void {
-  if (r.sourceError) {
-    out(`dry run: source failed (${r.sourceError}); nothing would change\n`);
-    return;
-  }
-  if (r.error) {
-    out(`dry run: could not compute the writes (${r.error})\n`);
-    return;
-  }
-  if (!r.writes || r.writes.length === 0) {
-    out(`dry run: nothing to publish (generation ${r.generation ?? 0})${r.held ? "; safety valve holding an answer" : ""}\n`);
-    return;
-  }
-  out(`dry run: would publish generation ${(r.generation ?? 0) + 1}:\n`);
-  for (const w of r.writes) out(`  ${w.slot === 0 ? "head" : `slot ${w.slot}`}: ${JSON.stringify(w.attributes)}\n`);
-}
-
 async function buildClient(config: Config, dynamo: DynamoHandle, metrics: Metrics, log: Logger, dryRun: boolean, out: Out) {
   const api = new RuntimeApi({ socket: config.client.socket, timeoutMs: config.client.timeoutMs, batchBytes: config.client.batchBytes });
   // A dry run changes nothing, not even the weight probe it puts back at once.
@@ -320,27 +281,13 @@ async function buildClient(config: Config, dynamo: DynamoHandle, metrics: Metric
       return pid;
     },
     log,
-    onTick: (r) => recordClientTick(metrics, r, dryRun, out),
+    onTick: (r) => {
+      recordClientTick(metrics, r);
+      if (dryRun) printClientDryRun(r, out);
+    },
     onNewProcess: () => metrics.haproxyProcesses.inc(),
     checkFirstSnapshot: (snapshot) => checkPortOmissions([snapshot], config.client.backends, { az, groups: config.client.groups }),
   });
   metrics.snapshotAges = () => agent.ages();
   return { agent };
-}
-
-function recordClientTick(metrics: Metrics, r: ClientTickResult, dryRun: boolean, out: Out): void {
-  metrics.tickDuration.observe({ role: "client" }, r.durationMs / 1000);
-  if (r.runtimeError) metrics.tickErrors.inc({ role: "client" });
-  for (const p of r.pools) {
-    // Items the reader refused, and slots whose address can never be a target: both kept in maint.
-    const refused = r.reconcile?.refused?.filter((x) => x.pool === p.pool).length ?? 0;
-    metrics.invalidSlots.set({ pool: p.pool }, p.invalid + refused);
-    if (p.generation !== undefined) metrics.generation.set({ pool: p.pool, role: "client" }, p.generation);
-  }
-  if (r.runtimeError) metrics.runtimeErrors.inc({ kind: "exchange" });
-  if (r.reconcile) metrics.reconcileProblems.set(r.reconcile.problems.length);
-  if (dryRun && r.reconcile) {
-    const lines = Reconciler.lines(r.reconcile.planned);
-    out(lines.length ? `dry run: would send ${lines.length} command(s):\n${lines.map((l) => `  ${l}`).join("\n")}\n` : "dry run: HAProxy matches, nothing to send\n");
-  }
 }

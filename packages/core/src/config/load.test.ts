@@ -2,7 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigError } from "../errors.ts";
 import { checkClientConfig, checkServerConfig, resolveConfig, type ConfigInput } from "./load.ts";
-import { SCHEMA } from "./schema.ts";
+import { SCHEMA, type ConfigValues } from "./schema.ts";
+import { assembleConfig, type ReadValue } from "./assemble.ts";
 
 const resolve = (input: Partial<ConfigInput>) => resolveConfig({ env: {}, ...input });
 
@@ -214,4 +215,39 @@ test("--client leaves portless backends to the data when the configuration canno
   const legacy = resolve({ env: { SERVER_ASG_NAMES: "web", CLIENT_HAPROXY_BACKEND_NAME: "be", CLIENT_HAPROXY_FALLBACK_BACKEND_NAME: "fb", CLIENT_ALL_SERVERS_IN_FALLBACK_BACKEND: "true" } });
   assert.deepEqual(legacy.config.client.backends.map((b) => b.port), [80, 80]);
   assert.doesNotThrow(() => checkClientConfig(legacy));
+});
+
+test("the Config is assembled from every schema key, and a misspelt path does not compile", () => {
+  const { values } = resolve({});
+  const read = new Set<string>();
+  const config = assembleConfig((path) => {
+    read.add(path);
+    return values.get(path) as ConfigValues[typeof path];
+  });
+  assert.ok(config.pool);
+  // A key in SCHEMA that assembly never reads would be accepted, documented and then ignored.
+  assert.deepEqual([...read].sort(), SCHEMA.map((s) => s.path).sort(), "assembleConfig reads every key of the schema, once each");
+  // @ts-expect-error: a path that is not a schema key is a type error (the type check of `npm test` fails if it compiles).
+  void ((r: ReadValue) => r("server.consul.wiat"));
+});
+
+/** Every path to an undefined value in a plain object tree. */
+function undefinedLeaves(node: unknown, path = "config"): string[] {
+  if (node === undefined) return [path];
+  if (node === null || typeof node !== "object") return [];
+  return Object.entries(node).flatMap(([k, v]) => undefinedLeaves(v, Array.isArray(node) ? `${path}[${k}]` : `${path}.${k}`));
+}
+
+test("every leaf of the Config is set: at the defaults, and with every key set", () => {
+  assert.deepEqual(undefinedLeaves(resolve({}).config), []);
+  const env = {
+    HSDO_SERVER_AWS_PORT: "8080",
+    HSDO_CLIENT_BACKENDS: JSON.stringify([{ name: "b", port: 81, pool: "other", select: "fallback", allInFallback: true }]),
+  };
+  const { config } = resolve({ env });
+  assert.deepEqual(undefinedLeaves(config), []);
+  assert.equal(config.server.aws.port, 8080, "an optional key, once set, is in the Config");
+  assert.deepEqual(config.client.backends, [{ name: "b", prefix: "b", port: 81, pool: "other", select: "fallback", allInFallback: true }]);
+  // Optional leaves are absent, never present and undefined.
+  assert.ok(!("port" in resolve({}).config.server.aws));
 });

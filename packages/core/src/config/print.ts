@@ -1,5 +1,6 @@
 import { formatDuration } from "../duration.ts";
-import { describeSource, type ResolvedConfig } from "./load.ts";
+import type { ResolvedConfig } from "./load.ts";
+import { describeSource } from "./provenance.ts";
 import { SCHEMA } from "./schema.ts";
 
 /** One row per key for `hsdo config`: the value as an operator writes it, and where it came from. */
@@ -7,7 +8,7 @@ export interface ConfigRow {
   key: string;
   value: unknown;
   source: string;
-  env: string[];
+  env: readonly string[];
 }
 
 export function configRows(resolved: ResolvedConfig): ConfigRow[] {

@@ -6,14 +6,23 @@
  *
  * Durations are written `30s`/`1m`/plain seconds and land in the Config as
  * `<key>Ms` milliseconds.
+ *
+ * This is the one description of the keys: KeyPath and each key's value
+ * type are derived from it. Adding a key takes its entry here (with its
+ * doc), its field in types.ts and its read in assemble.ts (the compiler
+ * checks the read against the field; load.test.ts fails while a key is not
+ * read), then `node --import tsx scripts/config-doc.ts` for conf/hsdo.yaml
+ * and the README (test/cli-config.test.ts fails while they are stale).
  */
+import type { RawBackend } from "./backends.ts";
+
 export type KeyKind = "string" | "int" | "number" | "bool" | "duration" | "list" | "enum" | "backends";
 
 export interface KeySpec {
   path: string;
   kind: KeyKind;
   default: unknown;
-  env: string[];
+  env: readonly string[];
   doc: string;
   min?: number;
   max?: number;
@@ -32,7 +41,10 @@ export function hsdoEnvName(path: string): string {
     .toUpperCase()}`;
 }
 
-function key(spec: Omit<KeySpec, "env"> & { legacy?: string[]; extraEnv?: string[] }): KeySpec {
+type KeyInput = Omit<KeySpec, "env"> & { legacy?: readonly string[]; extraEnv?: readonly string[] };
+
+/** A schema entry; `const` keeps its path, kind and values literal, so the types below can be derived from them. */
+function key<const S extends KeyInput>(spec: S): KeySpec & Omit<S, "legacy" | "extraEnv"> {
   const { legacy = [], extraEnv = [], ...rest } = spec;
   return { ...rest, env: [...legacy, ...extraEnv, hsdoEnvName(spec.path)] };
 }
@@ -45,7 +57,7 @@ export const DEFAULT_BACKEND = {
   allInFallback: false,
 } as const;
 
-export const SCHEMA: readonly KeySpec[] = [
+export const SCHEMA = [
   key({ path: "pool", kind: "string", default: "default", doc: "Name of the pool (one list of slots, one service) in the table." }),
   key({
     path: "size",
@@ -304,9 +316,33 @@ export const SCHEMA: readonly KeySpec[] = [
     max: 1_048_576,
     doc: "Largest batch of Runtime API commands sent at once (keep below HAProxy's tune.bufsize).",
   }),
-];
+] as const satisfies readonly KeySpec[];
 
-/** Legacy HSDO variables that build `client.backends` (see legacyBackends in load.ts). */
+/** Every key's YAML path: a path that is not in SCHEMA does not compile. */
+export type KeyPath = (typeof SCHEMA)[number]["path"];
+
+/** What a key of each kind holds once coerced (durations in milliseconds). */
+export interface KindValue {
+  string: string;
+  int: number;
+  number: number;
+  bool: boolean;
+  duration: number;
+  list: string[];
+  enum: string;
+  /** Backends as written: `pool` may be unset until assembly fills in the top-level pool. */
+  backends: RawBackend[];
+}
+
+type SpecOf<P extends KeyPath> = Extract<(typeof SCHEMA)[number], { path: P }>;
+type ValueOfSpec<S> =
+  | (S extends { kind: "enum"; values: readonly (infer V)[] } ? V : S extends { kind: infer K extends KeyKind } ? KindValue[K] : never)
+  | (S extends { optional: true } ? null : never);
+
+/** Every key's coerced value by path (an optional key may be null: unset). */
+export type ConfigValues = { [P in KeyPath]: ValueOfSpec<SpecOf<P>> };
+
+/** Legacy HSDO variables that build `client.backends` (see legacy.ts). */
 export const LEGACY_BACKEND_ENV = [
   "CLIENT_HAPROXY_BACKEND_NAME",
   "CLIENT_HAPROXY_BACKEND_BASE_NAME",
@@ -319,4 +355,4 @@ export const LEGACY_BACKEND_ENV = [
 
 export const BACKEND_KEYS = ["name", "prefix", "port", "pool", "select", "allInFallback"] as const;
 
-export const SCHEMA_BY_PATH: ReadonlyMap<string, KeySpec> = new Map(SCHEMA.map((s) => [s.path, s]));
+export const SCHEMA_BY_PATH: ReadonlyMap<string, KeySpec> = new Map(SCHEMA.map((s): [string, KeySpec] => [s.path, s]));

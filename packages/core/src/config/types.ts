@@ -3,7 +3,10 @@
  * were merged and validated (see schema.ts for every key, its variables and
  * default). Durations are milliseconds.
  */
-export type ServerMode = "aws" | "consul" | "static";
+import type { ConfigValues } from "./schema.ts";
+
+/** The values of `server.mode` in schema.ts. */
+export type ServerMode = ConfigValues["server.mode"];
 export type Selection = "all" | "dedicated" | "fallback";
 
 export interface WeightConfig {

@@ -2,7 +2,7 @@ import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { ManualClock, SourceError, type Target } from "@hsdo/core";
 import type { AwsSourceConfig } from "@hsdo/core";
-import { instanceId, startFakeAws, type FakeAws, type FakeInstanceInput } from "../../../../test/fakes/aws.ts";
+import { instanceId, startFakeAws, type FakeAws, type FakeInstanceInput } from "@hsdo/testkit";
 import { AwsSource, createAwsClients } from "./aws.ts";
 import { backoffPolicy } from "./retry.ts";
 

@@ -5,7 +5,7 @@ import {
   type AutoScalingGroup,
 } from "@aws-sdk/client-auto-scaling";
 import { DescribeInstancesCommand, EC2Client, type Instance as Ec2Instance } from "@aws-sdk/client-ec2";
-import { ConfigError, SourceError, errorMessage, isIpLiteral, isSafeName, systemClock, type Clock, type Target } from "@hsdo/core";
+import { ConfigError, SourceError, byLaunch, errorMessage, isIpLiteral, isSafeName, systemClock, type Clock, type Target } from "@hsdo/core";
 import type { AwsSourceConfig } from "@hsdo/core";
 import { classifyInstance, waitsForHook } from "./aws-classify.ts";
 import { RetryError, backoffPolicy, withRetry, type RetryPolicy } from "./retry.ts";
@@ -99,7 +99,7 @@ export class AwsSource implements TargetSource {
     const unknown = members.map((m) => m.id).filter((id) => !this.facts.has(id));
     if (unknown.length > 0) await this.describeInstances(unknown, signal);
     this.prune(new Set(members.map((m) => m.id)));
-    return members.map((m) => this.target(m)).sort((a, b) => a.launchedAt - b.launchedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return members.map((m) => this.target(m)).sort(byLaunch);
   }
 
   async completeLifecycle(target: Target): Promise<void> {

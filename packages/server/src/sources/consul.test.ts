@@ -1,8 +1,7 @@
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { ManualClock, SourceError, type ConsulSourceConfig, type Target } from "@hsdo/core";
-import { startFakeConsul, type FakeConsul, type FakeConsulRegistration } from "../../../../test/fakes/consul.ts";
-import { waitFor } from "../../../../test/helpers/wait.ts";
+import { startFakeConsul, type FakeConsul, type FakeConsulRegistration, waitFor } from "@hsdo/testkit";
 import { ConsulSource } from "./consul.ts";
 import { backoffPolicy } from "./retry.ts";
 

@@ -1,5 +1,5 @@
 import Consul from "consul";
-import { ConfigError, SourceError, sleep, systemClock, type Clock, type ConsulSourceConfig, type Target } from "@hsdo/core";
+import { ConfigError, SourceError, byLaunch, sleep, systemClock, type Clock, type ConsulSourceConfig, type Target } from "@hsdo/core";
 import { ServiceWatcher } from "./consul-watch.ts";
 import { backoffPolicy, type RetryPolicy } from "./retry.ts";
 import type { TargetSource } from "./types.ts";
@@ -97,7 +97,7 @@ export class ConsulSource implements TargetSource {
       }
     }
     this.prune(new Set(targets.map((t) => t.id)));
-    return targets.sort((a, b) => a.launchedAt - b.launchedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return targets.sort(byLaunch);
   }
 
   /** What the last answers had that hsdo could not use (non-IP addresses, bad AZ or port), for the logs. */

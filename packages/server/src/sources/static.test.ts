@@ -4,7 +4,7 @@ import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SourceError } from "@hsdo/core";
-import { waitFor } from "../../../../test/helpers/wait.ts";
+import { waitFor } from "@hsdo/testkit";
 import { StaticSource } from "./static.ts";
 import { parseStaticTargets } from "./static-parse.ts";
 

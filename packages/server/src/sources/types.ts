@@ -15,4 +15,10 @@ export interface TargetSource {
    * terminating; called by the server once the target is drained.
    */
   completeLifecycle?(target: Target): Promise<void>;
+  /**
+   * What the last answer held that the source could not use, or only in part
+   * (Consul: an address that is not an IP, a bad AZ or port), one line each;
+   * the server logs each line once, when it appears.
+   */
+  problems?(): string[];
 }

@@ -1,13 +1,12 @@
 /**
- * Test support for this package's tests (not exported from the barrel):
- * unique names, an observe hook that records, and raw access to items.
+ * The store's test bed: unique names, an observe hook that records, raw
+ * access to items, and one dynalite with a table per test file.
  */
 import { PutItemCommand, QueryCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { marshall, unmarshall } from "@aws-sdk/util-dynamodb";
 import { after } from "node:test";
-import { startDynalite, type DynaliteHandle } from "../../../test/helpers/dynalite.ts";
-import type { Observe, Outcome } from "./observe.ts";
-import { createTable } from "./table.ts";
+import { createTable, type Observe, type Outcome } from "@hsdo/store";
+import { startDynalite, type DynaliteHandle } from "./dynalite.ts";
 
 let counter = 0;
 /** A name unique in this test process (tables need >= 3 characters). */

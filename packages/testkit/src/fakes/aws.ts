@@ -560,7 +560,7 @@ function escapeXml(text: string): string {
   return text.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-/** By hand: `node --import tsx test/fakes/aws.ts --port 4566 --groups fake-asg:3,other:2`. */
+/** By hand: `npm run fake-aws -- --port 4566 --groups fake-asg:3,other:2`. */
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { port: { type: "string", default: "4566" }, groups: { type: "string", default: "fake-asg:3" } } });
   const region = process.env.AWS_REGION ?? "eu-west-1";

@@ -1,6 +1,6 @@
-// Test-only helpers (not exported by index.ts): snapshots as plain data, and HAProxy state in a comparable form.
+// The client's test bed: snapshots as plain data, and HAProxy state in a comparable form.
 import type { BackendConfig, InvalidSlot, Slot, Snapshot } from "@hsdo/core";
-import { parseServersState } from "./servers-state.ts";
+import { parseServersState } from "@hsdo/client";
 
 export function readySlot(slot: number, addr: string, extra: Partial<Slot> = {}): Slot {
   return { slot, state: "ready", addr, port: 8080, name: `i-${slot}`, group: "asg-a", az: "az-a", weight: 10, ...extra };

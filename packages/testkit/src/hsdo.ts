@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { startProc, type Proc } from "./proc.ts";
 
-export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+export const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 export const HSDO_BIN = `${ROOT}packages/cli/bin/hsdo.js`;
 
 /** A clean environment: no HSDO/AWS variables of the developer's shell leak into a test. */

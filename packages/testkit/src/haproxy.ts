@@ -3,7 +3,10 @@ import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { templateLine } from "@hsdo/client";
-import { haproxyBinary } from "../../scripts/haproxy-preflight.mjs";
+import { haproxyBinary } from "../../../scripts/haproxy-preflight.mjs";
+
+// The test bed's HAProxy, as the preflight of `npm test` found it.
+export { haproxyAtLeast, haproxyBinary, haproxyVersion } from "../../../scripts/haproxy-preflight.mjs";
 import { startProc, type Proc } from "./proc.ts";
 import { waitFor } from "./wait.ts";
 
