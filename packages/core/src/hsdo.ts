@@ -202,7 +202,9 @@ export function mapHsdoItems(items: readonly HsdoItem[], options: HsdoImportOpti
     }
   }
 
-  const list = [...problems].map(([item, p]) => ({ item, problems: p }));
+  // In slot order, as the operator reads the table; items without a usable id last.
+  const order = (label: string) => Number(/^BackendServerID (-?\d+)$/.exec(label)?.[1] ?? Number.MAX_SAFE_INTEGER);
+  const list = [...problems].map(([item, p]) => ({ item, problems: p })).sort((a, b) => order(a.item) - order(b.item));
   return { slots, problems: list, enabled, disabled };
 }
 
