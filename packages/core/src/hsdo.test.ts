@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { hsdoClientSettings, mapHsdoItems, type HsdoItem } from "./hsdo.ts";
+import { hsdoClientSettings, hsdoCommands, mapHsdoItems, type HsdoItem } from "./hsdo.ts";
 import { rampWeight } from "./ramp.ts";
 import { validateSlot } from "./validate.ts";
 
@@ -155,4 +155,14 @@ test("what HSDO's client sets: ready at the backend's port and the item's weight
     fallback: { name: "fb", baseName: "fsrv", serverPort: 80 },
   });
   assert.deepEqual([...d.keys()].sort(), ["be/srv1", "fb/fsrv2", "fb/fsrv3"]);
+});
+
+test("HSDO's command order: addr and port, weight, ready; maint alone", () => {
+  const m = hsdoClientSettings([enabled(1, 1, 4), placeholder(2)], { backends: [{ name: "be", baseName: "srv", serverPort: "8080" }] });
+  assert.deepEqual([...m.values()].flatMap(hsdoCommands), [
+    "set server be/srv1 addr 10.1.0.1 port 8080",
+    "set server be/srv1 weight 4",
+    "set server be/srv1 state ready",
+    "set server be/srv2 state maint",
+  ]);
 });

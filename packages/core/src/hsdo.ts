@@ -267,3 +267,15 @@ export function hsdoClientSettings(items: readonly HsdoItem[], cfg: HsdoClientCo
   }
   return out;
 }
+
+/**
+ * The Runtime API commands HSDO's client sends for one setting, in its
+ * order (haproxy.py __addServerInBackend): `state maint` for a free item,
+ * else `addr ... port ...`, `weight ...`, `state ready`. Sent to a real
+ * HAProxy, they put it where an HSDO client would have left it.
+ */
+export function hsdoCommands(setting: HsdoServerSetting): string[] {
+  const server = `${setting.backend}/${setting.server}`;
+  if (setting.state === "maint") return [`set server ${server} state maint`];
+  return [`set server ${server} addr ${setting.addr} port ${setting.port}`, `set server ${server} weight ${setting.weight}`, `set server ${server} state ready`];
+}
