@@ -1,19 +1,15 @@
 import { hostname } from "node:os";
-import { DescribeTableCommand, ScanCommand, type AttributeValue, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { unmarshall } from "@aws-sdk/util-dynamodb";
 import {
   HsdoError,
   PreflightError,
-  errorMessage,
   isOccupied,
   mapHsdoItems,
   sameSlot,
   sleep,
   type HsdoImportPlan,
-  type HsdoItem,
   type Slot,
 } from "@hsdo/core";
-import { FencedWriter, LeaseKeeper, SlotReader, readLease, type LeaseRecord, type LeaseTerm } from "@hsdo/store";
+import { FencedWriter, LeaseKeeper, SlotReader, readLease, scanHsdoTable, type LeaseRecord, type LeaseTerm } from "@hsdo/store";
 import { loadConfig } from "../load-config.ts";
 import { createLogger } from "../logger.ts";
 import { checkDynamoTable, dynamoFailure, openDynamo, type DynamoHandle } from "../dynamo.ts";
@@ -47,7 +43,11 @@ export async function importHsdoCommand(args: ImportHsdoArgs, out: Out): Promise
   try {
     await checkDynamoTable(dynamo, { mustReach: true, log });
     if (source === dynamo.table) throw new PreflightError(`import-hsdo: --table ${source} is hsdo's own table (dynamodb.table); name HSDO's table`);
-    const items = await guard(dynamo, () => scanHsdoTable(dynamo, source));
+    const items = await guard(dynamo, () =>
+      scanHsdoTable(dynamo.client, source, `DynamoDB ${dynamo.endpoint}`).catch((err: unknown) => {
+        throw err instanceof PreflightError ? new PreflightError(`import-hsdo: ${err.message}`, { cause: err }) : err;
+      }),
+    );
     const plan = mapHsdoItems(items, {
       size: config.size,
       weight: config.server.weight,
@@ -68,7 +68,8 @@ export async function importHsdoCommand(args: ImportHsdoArgs, out: Out): Promise
       Promise.all([new SlotReader({ client: dynamo.client, table: dynamo.table, pool: config.pool }).snapshot(), readLease(dynamo.client, dynamo.table, config.pool)]),
     );
     refuseOccupied(current?.slots ?? [], config.pool, args.force === true);
-    if (!args.apply) {
+    // The common --dry-run wins over --apply: a dry run never writes.
+    if (!args.apply || args.dryRun === true) {
       if (lease && !lease.released) {
         out(
           `note: pool ${config.pool}'s lease is held by ${lease.owner} (epoch ${lease.epoch}); --apply waits up to ${config.server.leaseMs} ms ` +
@@ -91,54 +92,6 @@ async function guard<T>(dynamo: DynamoHandle, run: () => Promise<T>): Promise<T>
     return await run();
   } catch (err) {
     throw err instanceof HsdoError ? err : dynamoFailure(dynamo, err);
-  }
-}
-
-/**
- * Every item of HSDO's table, by a consistent Scan (HSDO's server is
- * stopped: this is its last state), page after page. Refuses a table whose
- * key is not HSDO's, so a wrong name cannot pass for an empty HSDO table.
- */
-export async function scanHsdoTable(dynamo: Pick<DynamoHandle, "client" | "endpoint">, table: string): Promise<HsdoItem[]> {
-  await checkHsdoSchema(dynamo, table);
-  const items: HsdoItem[] = [];
-  let start: Record<string, AttributeValue> | undefined;
-  do {
-    const page = await dynamo.client.send(new ScanCommand({ TableName: table, ConsistentRead: true, ...(start ? { ExclusiveStartKey: start } : {}) }));
-    for (const raw of page.Items ?? []) items.push(plain(raw, table));
-    start = page.LastEvaluatedKey;
-  } while (start !== undefined);
-  return items;
-}
-
-async function checkHsdoSchema(dynamo: Pick<DynamoHandle, "client" | "endpoint">, table: string): Promise<void> {
-  let keys: { AttributeName?: string | undefined; KeyType?: string | undefined }[];
-  let types: Map<string | undefined, string | undefined>;
-  try {
-    const d = await describe(dynamo.client, table);
-    keys = d.Table?.KeySchema ?? [];
-    types = new Map((d.Table?.AttributeDefinitions ?? []).map((a) => [a.AttributeName, a.AttributeType]));
-  } catch (err) {
-    if (err instanceof Error && err.name === "ResourceNotFoundException") {
-      throw new PreflightError(`import-hsdo: table ${table} not found at DynamoDB ${dynamo.endpoint} (check --table, AWS_REGION and the endpoint)`, { cause: err });
-    }
-    throw err;
-  }
-  const key = keys.map((k) => `${k.AttributeName} (${k.KeyType}, ${types.get(k.AttributeName)})`).join(", ");
-  if (keys.length !== 1 || keys[0]!.AttributeName !== "BackendServerID" || types.get("BackendServerID") !== "N") {
-    throw new PreflightError(`import-hsdo: table ${table} is not an HSDO table: its key is ${key || "unknown"}; HSDO's is BackendServerID (HASH, N)`);
-  }
-}
-
-function describe(client: DynamoDBClient, table: string) {
-  return client.send(new DescribeTableCommand({ TableName: table }));
-}
-
-function plain(raw: Record<string, AttributeValue>, table: string): HsdoItem {
-  try {
-    return unmarshall(raw) as HsdoItem;
-  } catch (err) {
-    throw new PreflightError(`import-hsdo: an item of table ${table} cannot be read (${errorMessage(err)}): ${JSON.stringify(raw).slice(0, 200)}`);
   }
 }
 
