@@ -48,13 +48,15 @@ export async function importHsdoCommand(args: ImportHsdoArgs, out: Out): Promise
         throw err instanceof PreflightError ? new PreflightError(`import-hsdo: ${err.message}`, { cause: err }) : err;
       }),
     );
-    const plan = mapHsdoItems(items, {
-      size: config.size,
-      weight: config.server.weight,
-      now: Date.now(),
-      address: { allowLoopback: config.allowLoopback },
-      ...(config.server.mode === "aws" && config.server.aws.port !== undefined ? { port: config.server.aws.port } : {}),
-    });
+    const mapAt = (now: number) =>
+      mapHsdoItems(items, {
+        size: config.size,
+        weight: config.server.weight,
+        now,
+        address: { allowLoopback: config.allowLoopback },
+        ...(config.server.mode === "aws" && config.server.aws.port !== undefined ? { port: config.server.aws.port } : {}),
+      });
+    const plan = mapAt(Date.now());
     out(`HSDO table ${source}: ${items.length} items (${plan.enabled} enabled, ${plan.disabled} disabled) -> pool ${config.pool} of table ${dynamo.table}, size ${config.size}\n\n`);
     out(`${formatImportPlan(plan)}\n\n`);
     if (plan.problems.length > 0) {
@@ -79,7 +81,7 @@ export async function importHsdoCommand(args: ImportHsdoArgs, out: Out): Promise
       out(`dry run: nothing written (table ${source} is never written). Run again with --apply to write these ${config.size} slots.\n`);
       return 0;
     }
-    await guard(dynamo, () => applyImport(dynamo, { pool: config.pool, size: config.size, leaseMs: config.server.leaseMs, force: args.force === true, plan, out }));
+    await guard(dynamo, () => applyImport(dynamo, { pool: config.pool, size: config.size, leaseMs: config.server.leaseMs, force: args.force === true, mapAt, out }));
     return 0;
   } finally {
     await dynamo.close();
@@ -126,7 +128,8 @@ interface ApplyOptions {
   size: number;
   leaseMs: number;
   force: boolean;
-  plan: HsdoImportPlan;
+  /** The mapping at a given time: redone once the lease is held, so `since` gives HSDO's weight when it is written, however long the lease took. */
+  mapAt: (now: number) => HsdoImportPlan;
   out: Out;
 }
 
@@ -154,15 +157,16 @@ async function applyImport(dynamo: DynamoHandle, o: ApplyOptions): Promise<void>
     const stamped = await writer.stampEpoch(term, o.size);
     // Under the lease this is authoritative: nothing can have been published since the dry-run check.
     refuseOccupied(stamped.slots, o.pool, o.force);
+    const plan = o.mapAt(Date.now());
     const before = new Map(stamped.slots.map((s) => [s.slot, s]));
-    const changed = o.plan.slots.filter((s) => {
+    const changed = plan.slots.filter((s) => {
       const b = before.get(s.slot);
       return b === undefined || !sameSlot(s, b);
     });
     const result = await writer.publish(term, { base: stamped.head, changed, size: o.size });
     o.out(
       `imported into pool ${o.pool}: ${changed.length} slot item${changed.length === 1 ? "" : "s"} written, then the head ` +
-        `(generation ${result.head.generation}, epoch ${result.head.epoch}); ${o.plan.slots.filter(isOccupied).length} targets ready\n`,
+        `(generation ${result.head.generation}, epoch ${result.head.epoch}); ${plan.slots.filter(isOccupied).length} targets ready\n`,
     );
   } finally {
     if (heartbeat) clearInterval(heartbeat);
