@@ -297,7 +297,8 @@ test("the server policy covers what the server sends, with CompleteLifecycleActi
   assert.deepEqual([...actions].sort(), expected);
 
   const used = sdkActions([
-    ...sourceFiles("packages/store/src").filter((f) => !f.endsWith("/table.ts")),
+    // table.ts creates tables (development); hsdo-table.ts scans HSDO's table for `hsdo import-hsdo`, an operator's command, never the server's.
+    ...sourceFiles("packages/store/src").filter((f) => !f.endsWith("/table.ts") && !f.endsWith("/hsdo-table.ts")),
     ...sourceFiles("packages/server/src"),
   ]);
   for (const action of used) assert.ok(actions.has(action), `the server's ${action} is allowed by the server policy`);

@@ -49,6 +49,16 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       async (args) => setCode(await (await import("./commands/table.ts")).tableCreateCommand(args, out)),
     )
     .command(
+      "import-hsdo",
+      "seed the pool from HSDO's DynamoDB table, every enabled HSDO slot at its own number (dry run unless --apply)",
+      (y) =>
+        y
+          .option("table", { type: "string", demandOption: true, describe: "HSDO's table (its DYNAMODB_TABLE_NAME); only read, never written" })
+          .option("apply", { type: "boolean", describe: "write the pool (takes the pool's lease; refuses while a server leads it)" })
+          .option("force", { type: "boolean", describe: "replace a pool that already holds targets" }),
+      async (args) => setCode(await (await import("./commands/import-hsdo.ts")).importHsdoCommand(args, out)),
+    )
+    .command(
       "config",
       "validate and print the effective configuration, with where each value came from",
       (y) =>
@@ -71,6 +81,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     .example("SERVER_ASG_NAMES=web-a,web-b hsdo --server", "run the server on two Auto Scaling Groups")
     .example("hsdo --client --config /etc/hsdo/hsdo.yaml", "run the client beside HAProxy")
     .example("hsdo config", "show the effective configuration and its sources")
+    .example("hsdo import-hsdo --table hsdo-legacy", "show how HSDO's table would seed the pool (then --apply)")
     .strict()
     .help()
     .alias("help", "h")

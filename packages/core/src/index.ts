@@ -7,6 +7,7 @@ export * from "./sleep.ts";
 export * from "./duration.ts";
 export * from "./config/index.ts";
 export * from "./ramp.ts";
+export * from "./hsdo.ts";
 export * from "./assign.ts";
 export * from "./valve.ts";
 export * from "./log.ts";

@@ -19,3 +19,4 @@ export type { DynamoClientOptions } from "./client.ts";
 export { OPERATIONS, OUTCOMES, isConditionalCheckFailed } from "./observe.ts";
 export type { Observe, Outcome, Operation } from "./observe.ts";
 export { TableSchemaError, MalformedItemError, TornReadError, LeaseTakenError, GenerationConflictError } from "./errors.ts";
+export { scanHsdoTable, HSDO_KEY } from "./hsdo-table.ts";

@@ -16,3 +16,4 @@ export * from "./fakes/aws.ts";
 export * from "./fakes/consul.ts";
 export * from "./env.ts";
 export * from "./relay.ts";
+export * from "./hsdo-table.ts";
