@@ -1,6 +1,6 @@
 // Commands are imported when chosen: `hsdo config` must not pay for loading the AWS SDK.
 import yargs, { type Argv } from "yargs";
-import { ConfigError, HsdoError, PreflightError, errorMessage } from "@hsdo/core";
+import { ConfigError, HsdoError, PreflightError, TerminalError, errorMessage } from "@hsdo/core";
 import type { CommonArgs } from "./commands/common.ts";
 import { hsdoVersion } from "./build-info.ts";
 
@@ -103,6 +103,8 @@ class UsageError extends HsdoError {}
 
 /** One line for what the user can fix (exit 2), the stack only for bugs. */
 export function reportError(err: unknown): number {
+  // A loop ended for a reason the operator must see: reported as that reason alone would be.
+  if (err instanceof TerminalError) return reportError(err.reason);
   if (err instanceof ConfigError || err instanceof PreflightError || err instanceof UsageError) {
     process.stderr.write(`hsdo: ${err.message}\n`);
     if (err instanceof UsageError) process.stderr.write("run `hsdo --help` for the commands and options\n");

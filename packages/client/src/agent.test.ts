@@ -2,7 +2,7 @@
 // implement the agent's narrow interfaces, one behaviour each.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ManualClock, type Snapshot } from "@hsdo/core";
+import { ManualClock, silentLogger, type Snapshot } from "@hsdo/core";
 import type { PollResult } from "@hsdo/store";
 import { ClientAgent, type ClientAgentOptions, type SnapshotPoller } from "./agent.ts";
 import type { ReconcileResult } from "./reconcile.ts";
@@ -109,4 +109,19 @@ test("the first snapshot of a pool is checked at start-up and a refusal ends the
   await b.tick();
   assert.deepEqual(checked, [1, 2], "only the first snapshot of each run is checked");
   assert.deepEqual(reconciler.applied, [2, 3]);
+});
+
+test("a throwing onTick hook is logged and the tick still returns its result", async () => {
+  const errors: string[] = [];
+  const log = { ...silentLogger, error: (msg: string, fields?: Record<string, unknown>) => void errors.push(`${msg}: ${String(fields?.hook)} ${String(fields?.error)}`) };
+  const { a, poller } = agent({
+    log,
+    onTick: () => {
+      throw new Error("recorder broke");
+    },
+  });
+  poller.current = snapshot(1);
+  const r = await a.tick();
+  assert.equal(r.pools[0]?.generation, 1);
+  assert.deepEqual(errors, ["hook failed: onTick recorder broke"]);
 });

@@ -1,4 +1,4 @@
-import { errorMessage, silentLogger, sleep, systemClock, type Clock, type Logger, type Snapshot } from "@hsdo/core";
+import { callHook, errorMessage, silentLogger, sleep, systemClock, type Clock, type Logger, type Snapshot } from "@hsdo/core";
 import type { PollResult } from "@hsdo/store";
 import { loadSnapshot, saveSnapshot, type SnapshotOrigin } from "./cache.ts";
 import { Reconciler, type ReconcileResult } from "./reconcile.ts";
@@ -151,7 +151,7 @@ export class ClientAgent {
     this.checkFirstSnapshots();
     const started = this.clock.monotonic();
     const result = await this.reconcile(started);
-    this.o.onTick?.(result);
+    callHook(this.log, "onTick", () => this.o.onTick?.(result));
     return result;
   }
 
@@ -168,7 +168,7 @@ export class ClientAgent {
       this.checkFirstSnapshots();
     }
     const result = await this.reconcile(started);
-    this.o.onTick?.(result);
+    callHook(this.log, "onTick", () => this.o.onTick?.(result));
     return result;
   }
 
@@ -337,7 +337,7 @@ export class ClientAgent {
       this.haproxyPid = pid;
       if (was !== undefined && was !== pid) {
         this.log.info("new HAProxy process: reconciling now", { was, now: pid });
-        this.o.onNewProcess?.(pid);
+        callHook(this.log, "onNewProcess", () => this.o.onNewProcess?.(pid));
         if (this.o.serverStateFile) this.stateFileDue = true;
         return;
       }

@@ -22,6 +22,19 @@ export class ConfigError extends HsdoError {
   }
 }
 
+/**
+ * Ends a loop: what it wraps needs the operator, and retrying cannot help
+ * (the model is controller-runtime's TerminalError). Loops let only this
+ * through; every other error of a tick is reported and the next tick tries
+ * again. The command line reports the reason as it would report it alone
+ * (exit 2 for a ConfigError or PreflightError).
+ */
+export class TerminalError extends HsdoError {
+  constructor(readonly reason: HsdoError) {
+    super(reason.message, { cause: reason });
+  }
+}
+
 /** A check of the environment failed (missing backend, unreachable socket): exit 2 with the message. */
 export class PreflightError extends HsdoError {}
 

@@ -11,3 +11,4 @@ export * from "./hsdo.ts";
 export * from "./assign.ts";
 export * from "./valve.ts";
 export * from "./log.ts";
+export { callHook } from "./hooks.ts";

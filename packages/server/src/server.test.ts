@@ -4,7 +4,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { DeleteItemCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { marshall } from "@aws-sdk/util-dynamodb";
-import { ConfigError, ManualClock, SourceError, silentLogger, type LogFields, type Logger, type Target } from "@hsdo/core";
+import { ConfigError, ManualClock, TerminalError, SourceError, silentLogger, type LogFields, type Logger, type Target } from "@hsdo/core";
 import { FencedWriter, LeaseKeeper, SlotReader } from "@hsdo/store";
 import { poolItems, putRaw, createTestTable, startDynalite, type DynaliteHandle, waitFor } from "@hsdo/testkit";
 import { Server, type ServerOptions } from "./server.ts";
@@ -152,7 +152,7 @@ test("a drained instance's lifecycle action is completed once, after the drain, 
   }
 });
 
-test("a size below an occupied slot is refused at takeover with a ConfigError, and no slot changes", async () => {
+test("a size below an occupied slot is refused at takeover: a TerminalError (the one thing that ends the loop) carrying the ConfigError, and no slot changes", async () => {
   const s = setup(4);
   try {
     s.source.answer = [target("a", 1), target("b", 2), target("c", 3)];
@@ -164,7 +164,10 @@ test("a size below an occupied slot is refused at takeover with a ConfigError, a
     const { lease, server: smaller } = makeServer(s.client, s.pool, "s2", 2, s.source);
     const st = await smaller.leaseTick();
     assert.equal(st?.role, "leader", JSON.stringify(st));
-    await assert.rejects(smaller.tick(), (err: unknown) => err instanceof ConfigError && /^size: 2 is below slot 3/.test(err.message));
+    await assert.rejects(
+      smaller.tick(),
+      (err: unknown) => err instanceof TerminalError && err.reason instanceof ConfigError && /^size: 2 is below slot 3/.test(err.message),
+    );
     const after = await s.reader.snapshot();
     const content = (snap: typeof after) => snap?.slots.map(({ epoch: _e, ...rest }) => rest);
     assert.deepEqual(content(after), content(before), "only epochs were stamped");
@@ -464,4 +467,33 @@ test("slot memory survives a leader change: a target back after its slot was fre
   } finally {
     s.close();
   }
+});
+
+test("a hook that throws is logged as a hook failure and breaks neither the tick nor the lease", async (t) => {
+  const errors: { msg: string; fields?: LogFields }[] = [];
+  const log: Logger = { ...silentLogger, error: (msg: string, fields?: LogFields) => void errors.push({ msg, fields }) };
+  const { source, server, close } = setup(2, {
+    log,
+    onTick: () => {
+      throw new Error("recorder broke");
+    },
+    onLease: () => {
+      throw new Error("gauge broke");
+    },
+  });
+  t.after(close);
+  source.answer = [target("a", 1)];
+  const lease = await server.leaseTick();
+  assert.equal(lease?.role, "leader", "the lease tick still reports its status");
+  assert.equal(server.lastLeaseError, undefined, "a throwing hook is not a DynamoDB error");
+  const r = await server.tick();
+  assert.equal(r.role, "leader");
+  assert.equal(r.published, true);
+  assert.deepEqual(
+    errors.filter((e) => e.msg === "hook failed").map((e) => [e.fields?.hook, e.fields?.error]),
+    [
+      ["onLease", "gauge broke"],
+      ["onTick", "recorder broke"],
+    ],
+  );
 });

@@ -1,5 +1,7 @@
 import {
   ConfigError,
+  TerminalError,
+  callHook,
   FencedOutError,
   LeaseLostError,
   errorMessage,
@@ -155,12 +157,12 @@ export class Server {
       if (status.role === "standby" && was === undefined) {
         this.log.info("standing by", { pool: this.o.pool, holder: status.holder?.owner ?? "(none)" });
       }
-      this.o.onLease?.(status);
+      callHook(this.log, "onLease", () => this.o.onLease?.(status));
       return status;
     } catch (err) {
       this.lastLeaseError = errorMessage(err);
       this.log.warn("lease: DynamoDB error, retrying next heartbeat", { pool: this.o.pool, error: this.lastLeaseError });
-      this.o.onLease?.(undefined, err);
+      callHook(this.log, "onLease", () => this.o.onLease?.(undefined, err));
       return undefined;
     }
   }
@@ -187,7 +189,7 @@ export class Server {
       try {
         return this.report(await this.dryRunTick(targets, base));
       } catch (err) {
-        if (err instanceof ConfigError) throw err;
+        if (err instanceof ConfigError) throw new TerminalError(err);
         this.log.error("dry run: could not read the pool", { pool: this.o.pool, error: errorMessage(err) });
         return this.report({ ...base, role: "dry-run", error: errorMessage(err) });
       }
@@ -202,7 +204,8 @@ export class Server {
       if (this.state?.epoch !== term.epoch) await this.takeOver(term);
       return this.report(await this.leaderTick(term, targets, base));
     } catch (err) {
-      if (err instanceof ConfigError) throw err;
+      // A configuration that cannot drive this pool (a size that would cut an occupied slot) needs the operator.
+      if (err instanceof ConfigError) throw new TerminalError(err);
       // The table may hold part of a publication: read it back (and re-stamp) before the next one.
       this.state = undefined;
       const fenced = err instanceof FencedOutError || err instanceof LeaseLostError || term.signal.aborted;
@@ -383,17 +386,13 @@ export class Server {
 
   private report(result: ServerTickResult): ServerTickResult {
     result.durationMs = this.clock.monotonic() - this.tickStartedAt;
-    try {
-      this.o.onTick?.(result);
-    } catch (err) {
-      this.log.error("onTick callback failed", { error: errorMessage(err) });
-    }
+    callHook(this.log, "onTick", () => this.o.onTick?.(result));
     return result;
   }
 
   /**
    * Runs until `signal` aborts: the lease on its heartbeat, the reconcile on
-   * its interval. A ConfigError (a size that would cut an occupied slot)
+   * its interval. A TerminalError (a size that would cut an occupied slot)
    * ends the run: it needs the operator.
    */
   async run(signal: AbortSignal): Promise<void> {

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { GetItemCommand, PutItemCommand, UpdateItemCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { HsdoError, LeaseLostError, systemClock, type Clock } from "@hsdo/core";
+import { HsdoError, LeaseLostError, callHook, silentLogger, systemClock, type Clock, type Logger } from "@hsdo/core";
 import { absent, epochIs, expression, ownerIs, rvnIs } from "./conditions.ts";
 import { LeaseTakenError, MalformedItemError } from "./errors.ts";
 import { keyOf, leaseAttributes, parseLease, toItem, type Item, type LeaseRecord } from "./items.ts";
@@ -48,7 +48,9 @@ export interface LeaseKeeperOptions {
   observe?: Observe;
   /** Source of record versions (default: random UUIDs). */
   newRvn?: () => string;
-  /** Called when a term starts. Callbacks must not throw: what they throw is ignored. */
+  /** Where a throwing callback is reported (default: nowhere). */
+  log?: Logger;
+  /** Called when a term starts. What a callback throws is logged (callHook), never taken for a lease failure. */
   onBecameLeader?: (term: LeaseTerm) => void;
   /** Called once when a term ends, after its signal was aborted. */
   onLostLeadership?: (error: LeaseLostError, term: LeaseTerm) => void;
@@ -85,6 +87,7 @@ interface Held {
 export class LeaseKeeper {
   readonly pool: string;
   readonly owner: string;
+  private readonly log: Logger;
   readonly leaseMs: number;
   readonly safetyMarginMs: number;
   private readonly client: DynamoDBClient;
@@ -114,6 +117,7 @@ export class LeaseKeeper {
     this.table = options.table;
     this.pool = options.pool;
     this.owner = options.owner;
+    this.log = options.log ?? silentLogger;
     this.leaseMs = leaseMs;
     this.safetyMarginMs = margin;
     this.cfg = { owner: this.owner, leaseMs, safetyMarginMs: margin };
@@ -382,13 +386,13 @@ export class LeaseKeeper {
       this.clearTimer();
       const reason = error ?? new LeaseLostError(this.owner, "the term ended");
       held.controller.abort(reason);
-      call(() => this.onLostLeadership?.(reason, held.term));
+      callHook(this.log, "onLostLeadership", () => this.onLostLeadership?.(reason, held.term));
     }
     if (s.role === "leader" && !this.held && !this.stopped) {
       const controller = new AbortController();
       const term: LeaseTerm = { owner: this.owner, epoch: s.epoch, signal: controller.signal };
       this.held = { term, controller };
-      call(() => this.onBecameLeader?.(term));
+      callHook(this.log, "onBecameLeader", () => this.onBecameLeader?.(term));
     }
     if (this.held) this.scheduleExpiry();
   }
@@ -466,10 +470,3 @@ function leaseOrUndefined(item: Item): LeaseRecord | undefined {
   return parsed.ok ? parsed.value : undefined;
 }
 
-function call(callback: () => void): void {
-  try {
-    callback();
-  } catch {
-    /* documented: callbacks must not throw */
-  }
-}

@@ -1,4 +1,4 @@
-import { sleep } from "@hsdo/core";
+import { sleep, HsdoError } from "@hsdo/core";
 import { isRetryable } from "./retryable.ts";
 
 /**
@@ -49,7 +49,7 @@ export async function withRetry<T>(
 }
 
 /** The last error of a retried call, and how many attempts were made. */
-export class RetryError extends Error {
+export class RetryError extends HsdoError {
   constructor(
     override readonly cause: unknown,
     readonly attempts: number,
