@@ -7,7 +7,7 @@ import { HEAD_SLOT } from "./table.ts";
 import { createDynamoClient } from "./client.ts";
 import { GenerationConflictError } from "./errors.ts";
 import { fileBed, poolItems, putRaw, recorder, startDynamoRelay, uniqueName, waitFor, type RelayedRequest } from "@hsdo/testkit";
-import { FencedWriter, type WriteTerm } from "./writer.ts";
+import { FencedWriter, planPublication, type WriteTerm } from "./writer.ts";
 
 const { client, table, dynalite } = await fileBed("writer");
 
@@ -163,16 +163,14 @@ test("publish writes only the changed slots, each with generation G+1, then the 
   assert.equal(snap?.slots[6]?.addr, "10.0.0.70");
 });
 
-test("dryRun returns the writes it would send and sends none", async () => {
+test("a dry run plans the writes publish would send (planPublication) and sends none", async () => {
   const pool = uniqueName("p");
   const w = writer(pool, "srv-a");
   const t1 = term(1);
   const base = (await w.stampEpoch(t1, 3)).head;
   const before = await poolItems(client, table, pool);
   const rec = recorder();
-  const dry = writer(pool, "srv-a", { observe: rec.observe, dryRun: true });
-  const result = await dry.publish(t1, { base, changed: [ready(2, 2)] });
-  assert.equal(result.dryRun, true);
+  const result = planPublication(pool, "srv-a", t1.epoch, { base, changed: [ready(2, 2)] }, Date.now());
   assert.deepEqual(result.writes.map((x) => [x.slot, x.attributes.generation]), [
     [2, 1],
     [HEAD_SLOT, 1],
@@ -273,7 +271,7 @@ test("a takeover of a pool with a head creates its missing slot items, so a depo
 async function relayed(t: { after(fn: () => unknown): void }, maxAttempts = 3) {
   const relay = await startDynamoRelay(dynalite.endpoint);
   t.after(() => relay.close());
-  const viaRelay = createDynamoClient({ endpoint: relay.endpoint, region: "us-east-1", credentials: { accessKeyId: "test", secretAccessKey: "test" }, maxAttempts, requestTimeoutMs: 300 });
+  const viaRelay = createDynamoClient({ endpoint: relay.endpoint, region: "us-east-1", credentials: { accessKeyId: "test", secretAccessKey: "test" }, maxAttempts, requestTimeoutMs: 1500 });
   t.after(() => viaRelay.destroy());
   return { relay, viaRelay };
 }

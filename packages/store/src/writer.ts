@@ -21,8 +21,6 @@ export interface FencedWriterOptions {
   leader: string;
   clock?: Clock;
   observe?: Observe;
-  /** Compute and return the writes of `publish`, send none. */
-  dryRun?: boolean;
   /** Item writes in flight at once, within one publication or one stamp phase (default DEFAULT_WRITE_CONCURRENCY). */
   concurrency?: number;
 }
@@ -43,11 +41,10 @@ export interface PublishChange {
 }
 
 export interface PublishResult {
-  /** The head as written (or as it would be, in a dry run). */
+  /** The head as written. */
   head: Head;
-  /** The writes in the order they were (or would be) sent: slots, then the head. */
+  /** The writes in the order they were sent: slots, then the head. */
   writes: PlannedWrite[];
-  dryRun: boolean;
 }
 
 /** Writes of one publication (or of one stamp phase) in flight at once: enough to hide DynamoDB's latency, far below any table's throughput. */
@@ -63,7 +60,6 @@ export const DEFAULT_WRITE_CONCURRENCY = 32;
  */
 export class FencedWriter {
   readonly pool: string;
-  readonly dryRun: boolean;
   private readonly client: DynamoDBClient;
   private readonly table: string;
   private readonly leader: string;
@@ -86,7 +82,6 @@ export class FencedWriter {
     this.leader = options.leader;
     this.clock = options.clock ?? systemClock;
     this.observe = options.observe;
-    this.dryRun = options.dryRun ?? false;
     this.concurrency = options.concurrency ?? DEFAULT_WRITE_CONCURRENCY;
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new HsdoError(`write concurrency ${this.concurrency} is not an integer >= 1`);
   }
@@ -297,14 +292,12 @@ export class FencedWriter {
    * a term) has read the table's actual state back.
    */
   async publish(term: WriteTerm, change: PublishChange): Promise<PublishResult> {
-    if (this.unsettled && !this.dryRun) {
+    if (this.unsettled) {
       throw new HsdoError(
         `publish to pool ${this.pool}: a previous publish failed part-way; call stampEpoch again to read the table's actual state first`,
       );
     }
     const { head, writes } = planPublication(this.pool, this.leader, term.epoch, change, this.clock.now());
-    if (this.dryRun) return { head, writes, dryRun: true };
-
     this.unsettled = true;
     const slots = writes.filter((w) => w.slot !== HEAD_SLOT);
     try {
@@ -316,7 +309,7 @@ export class FencedWriter {
       throw err;
     }
     this.unsettled = false;
-    return { head, writes, dryRun: false };
+    return { head, writes };
   }
 
   /**

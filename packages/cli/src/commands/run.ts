@@ -193,7 +193,7 @@ async function buildServer(config: Config, dynamo: DynamoHandle, metrics: Metric
   const common = { client: dynamo.client, table: dynamo.table, pool: config.pool, observe: metrics.observeDynamo };
   const source = buildSource(config, log);
   const lease = new LeaseKeeper({ ...common, owner, leaseMs: config.server.leaseMs, clock: systemClock, log });
-  const writer = new FencedWriter({ ...common, leader: owner, dryRun });
+  const writer = new FencedWriter({ ...common, leader: owner });
   const reader = new SlotReader(common);
   const pool = config.pool;
   const server = new Server({
