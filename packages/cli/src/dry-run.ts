@@ -13,7 +13,7 @@ export function printDryRun(r: ServerTickResult, out: Out): void {
     return;
   }
   if (!r.writes || r.writes.length === 0) {
-    out(`dry run: nothing to publish (generation ${r.generation ?? 0})${r.held ? "; safety valve holding an answer" : ""}\n`);
+    out(`dry run: nothing to publish (generation ${r.generation ?? 0})${r.valveHolding ? "; safety valve holding an answer" : ""}\n`);
     return;
   }
   out(`dry run: would publish generation ${(r.generation ?? 0) + 1}:\n`);

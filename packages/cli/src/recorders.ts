@@ -23,7 +23,7 @@ export function recordServerTick(metrics: Metrics, pool: string, sourceName: str
   if (r.generation !== undefined) metrics.generation.set({ pool, role: "server" }, r.generation);
   metrics.unassigned.set({ pool }, r.unassigned.length);
   if (r.quarantined) metrics.quarantined.set({ pool }, r.quarantined.length);
-  if (r.held) metrics.valveHeld.inc({ pool });
+  if (r.valveHolding) metrics.valveHeld.inc({ pool });
   if (r.published && r.role === "leader") metrics.publications.inc({ pool });
   if (r.released.length) metrics.lifecycleCompletions.inc({ outcome: "ok" }, r.released.length);
   if (r.releaseFailures) metrics.lifecycleCompletions.inc({ outcome: "failed" }, r.releaseFailures);

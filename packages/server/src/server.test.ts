@@ -62,7 +62,7 @@ function makeServer(client: DynamoDBClient, pool: string, owner: string, size: n
     lease,
     writer: new FencedWriter({ ...common, leader: owner, clock }),
     reader: new SlotReader(common),
-    step: { size, weight: { min: 1, max: 3, step: 1, intervalMs: 1000 }, drainMs: 5000, maxRemovalFraction: 0.5, confirmTicks: 2 },
+    slots: { size, weight: { min: 1, max: 3, step: 1, intervalMs: 1000 }, drainMs: 5000, maxRemovalFraction: 0.5, confirmTicks: 2 },
     intervalMs: 100,
     heartbeatMs: 100,
     clock,
@@ -416,7 +416,7 @@ test("a hand-edited invalid item is kept occupied and reported by a new leader, 
     // A held answer (everything gone at once) settles nothing: b stays in its quarantined slot 2.
     s.source.answer = [];
     let r = await next.server.tick();
-    assert.equal(r.held, true);
+    assert.equal(r.valveHolding, true);
     const cannotRead = log.warnings.filter((w) => w.msg.startsWith("slot item cannot be read"));
     assert.deepEqual(cannotRead.map((w) => w.fields?.slot), [2, 3], "the new leader says what it cannot read");
     assert.match(String(cannotRead[0]?.fields?.problems), /weight "heavy" is not a weight/);

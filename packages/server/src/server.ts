@@ -23,7 +23,7 @@ import {
 import { planPublication, type LeaseStatus, type LeaseTerm, type PublishChange, type PublishResult, type WriteTerm } from "@hsdo/store";
 import type { TargetSource } from "./sources/types.ts";
 import { LifecycleReleaser } from "./lifecycle.ts";
-import { serverStep, type StepConfig } from "./step.ts";
+import { serverStep, type SlotPolicy } from "./step.ts";
 
 /** The narrow parts of the store the server needs: easy to fake, easy to read. */
 export interface LeaseLike {
@@ -50,7 +50,8 @@ export interface ServerOptions {
   lease: LeaseLike;
   writer: WriterLike;
   reader: ReaderLike;
-  step: StepConfig;
+  /** How slots are kept: size, weight ramp, drain, safety valve. */
+  slots: SlotPolicy;
   /**
    * Which addresses may be published (targetProblems): loopback only when
    * the configuration allows it (`allowLoopback`); link-local, unspecified,
@@ -80,7 +81,7 @@ export interface ServerTickResult {
   /** Slots written (or, in a dry run, that would be). */
   changed: Slot[];
   published: boolean;
-  held: boolean;
+  valveHolding: boolean;
   live: number;
   removing: number;
   unassigned: Target[];
@@ -170,7 +171,7 @@ export class Server {
   /** One reconcile. Never throws for source or store trouble: the outcome says what happened. */
   async tick(signal?: AbortSignal): Promise<ServerTickResult> {
     this.tickStartedAt = this.clock.monotonic();
-    const base: ServerTickResult = { role: "standby", changed: [], published: false, held: false, live: 0, removing: 0, unassigned: [], released: [] };
+    const base: ServerTickResult = { role: "standby", changed: [], published: false, valveHolding: false, live: 0, removing: 0, unassigned: [], released: [] };
     let targets: Target[];
     try {
       targets = await this.o.source.list(signal);
@@ -258,8 +259,8 @@ export class Server {
    * off an occupied slot. Nothing but epochs is written before that check.
    */
   private async takeOver(term: LeaseTerm): Promise<void> {
-    const snap = await this.o.writer.stampEpoch(term, this.o.step.size);
-    normalizeSlots(snap.slots, this.o.step.size);
+    const snap = await this.o.writer.stampEpoch(term, this.o.slots.size);
+    normalizeSlots(snap.slots, this.o.slots.size);
     // What we cannot read we say, and keep occupied until a tick identifies whose it is (assignSlots).
     this.state = { epoch: term.epoch, head: snap.head, slots: snap.slots, quarantine: snap.invalid };
     for (const bad of snap.invalid) {
@@ -280,17 +281,17 @@ export class Server {
   private async leaderTick(term: LeaseTerm, targets: Target[], base: ServerTickResult): Promise<ServerTickResult> {
     const state = this.state!;
     const now = this.clock.now();
-    const step = serverStep({ slots: state.slots, targets, accepted: this.accepted, valve: this.valve, now, cfg: this.o.step, quarantine: state.quarantine });
+    const step = serverStep({ slots: state.slots, targets, accepted: this.accepted, valve: this.valve, now, cfg: this.o.slots, quarantine: state.quarantine });
     this.accepted = step.accepted;
     this.valve = step.valve;
     this.reportQuarantine(step.quarantined);
-    if (step.held) {
+    if (step.valveHolding) {
       this.log.warn("safety valve: holding a source answer that would remove many targets", {
         pool: this.o.pool,
         live: step.live,
         removing: step.removing,
         seen: step.valve.held?.seen,
-        confirmTicks: this.o.step.confirmTicks,
+        confirmTicks: this.o.slots.confirmTicks,
       });
     }
     if (step.unassigned.length !== this.lastUnassigned) {
@@ -298,15 +299,15 @@ export class Server {
       if (step.unassigned.length > 0) {
         this.log.warn("more ready targets than slots: the extra wait for a free slot", {
           pool: this.o.pool,
-          size: this.o.step.size,
+          size: this.o.slots.size,
           waiting: step.unassigned.map((t) => t.id),
         });
       }
     }
     let head = state.head;
-    const resize = head.size !== this.o.step.size;
+    const resize = head.size !== this.o.slots.size;
     if (step.changed.length > 0 || resize) {
-      const change: PublishChange = { base: head, changed: step.changed, size: this.o.step.size };
+      const change: PublishChange = { base: head, changed: step.changed, size: this.o.slots.size };
       const result = await this.o.writer.publish(term, change);
       head = result.head;
       this.state = { epoch: term.epoch, head, slots: step.slots, quarantine: step.quarantined };
@@ -334,7 +335,7 @@ export class Server {
       slots: step.slots,
       changed: step.changed,
       published: step.changed.length > 0 || resize,
-      held: step.held,
+      valveHolding: step.valveHolding,
       live: step.live,
       removing: step.removing,
       unassigned: step.unassigned,
@@ -363,11 +364,11 @@ export class Server {
     const current = await this.o.reader.snapshot();
     const slots = current?.slots ?? [];
     const now = this.clock.now();
-    const step = serverStep({ slots, targets, accepted: this.accepted, valve: this.valve, now, cfg: this.o.step, quarantine: current?.invalid ?? [] });
+    const step = serverStep({ slots, targets, accepted: this.accepted, valve: this.valve, now, cfg: this.o.slots, quarantine: current?.invalid ?? [] });
     this.accepted = step.accepted;
     this.valve = step.valve;
-    const head: Head = current?.head ?? { generation: 0, epoch: 0, leader: "", updatedAt: now, size: this.o.step.size };
-    const change: PublishChange = { base: head, changed: step.changed, size: this.o.step.size };
+    const head: Head = current?.head ?? { generation: 0, epoch: 0, leader: "", updatedAt: now, size: this.o.slots.size };
+    const change: PublishChange = { base: head, changed: step.changed, size: this.o.slots.size };
     const writes = step.changed.length > 0 ? planPublication(this.o.pool, "(dry run)", head.epoch, change, now).writes : [];
     return {
       ...base,
@@ -375,7 +376,7 @@ export class Server {
       generation: head.generation,
       slots: step.slots,
       changed: step.changed,
-      held: step.held,
+      valveHolding: step.valveHolding,
       live: step.live,
       removing: step.removing,
       unassigned: step.unassigned,

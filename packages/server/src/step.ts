@@ -1,6 +1,6 @@
 import { assignSlots, safetyValve, type AssignResult, type InvalidSlot, type Slot, type Target, type ValveState, type WeightConfig } from "@hsdo/core";
 
-export interface StepConfig {
+export interface SlotPolicy {
   size: number;
   weight: WeightConfig;
   drainMs: number;
@@ -17,7 +17,7 @@ export interface StepInput {
   accepted: readonly Target[] | undefined;
   valve: ValveState;
   now: number;
-  cfg: StepConfig;
+  cfg: SlotPolicy;
   /** Slots whose table item failed validation and is not settled yet: occupied, never a newcomer's. */
   quarantine?: readonly InvalidSlot[];
 }
@@ -32,7 +32,7 @@ export interface StepResult {
   repaired: AssignResult["repaired"];
   quarantined: InvalidSlot[];
   /** True when the valve held this answer back. */
-  held: boolean;
+  valveHolding: boolean;
   live: number;
   removing: number;
   valve: ValveState;
@@ -48,14 +48,14 @@ export interface StepResult {
  */
 export function serverStep(input: StepInput): StepResult {
   const decision = safetyValve(input.slots, input.targets, input.valve, input.cfg);
-  const effective = decision.accept ? input.targets : (input.accepted ?? input.slots.flatMap(heldTarget));
+  const effective = decision.accept ? input.targets : (input.accepted ?? input.slots.flatMap(stillHeldTarget));
   // A held answer settles no quarantined slot: the stand-in answer cannot say whose a slot is.
   const r = assignSlots(input.slots, effective, input.now, input.cfg, { quarantine: input.quarantine ?? [], settle: decision.accept });
   const occupied = new Set(r.slots.filter((s) => s.state !== "free").map((s) => s.name));
   const releasable = input.targets.filter((t) => t.lifecycleHook !== undefined && t.health === "leaving" && !occupied.has(t.id));
   return {
     ...r,
-    held: !decision.accept,
+    valveHolding: !decision.accept,
     live: decision.live,
     removing: decision.removing,
     valve: decision.state,
@@ -65,7 +65,7 @@ export function serverStep(input: StepInput): StepResult {
 }
 
 /** What a slot says of its target, to stand in for an answer when none was accepted yet (after a takeover). */
-function heldTarget(slot: Slot): Target[] {
+function stillHeldTarget(slot: Slot): Target[] {
   if (slot.state !== "ready" || !slot.name || !slot.addr) return [];
   const t: Target = { id: slot.name, addr: slot.addr, group: slot.group ?? "", az: slot.az ?? "", launchedAt: slot.since ?? 0, health: "ready" };
   if (slot.port !== undefined) t.port = slot.port;

@@ -202,7 +202,7 @@ async function buildServer(config: Config, dynamo: DynamoHandle, metrics: Metric
     lease,
     writer,
     reader,
-    step: {
+    slots: {
       size: config.size,
       weight: config.server.weight,
       drainMs: config.server.drainMs,
