@@ -107,7 +107,7 @@ function backendList(raw: unknown, label: string, serverPort: number, select: "a
     const unknown = Object.keys(e).find((k) => !LIST_KEYS.includes(k));
     if (unknown !== undefined) throw new ConfigError(`${at}.${unknown}`, e[unknown], `is not a known key (expected ${LIST_KEYS.join(", ")})`);
     if (typeof e.baseName !== "string" || !isSafeName(e.baseName.trim())) {
-      throw new ConfigError(`${at}.baseName`, e.baseName ?? "(missing)", "is not a server-template prefix (expected [A-Za-z0-9._:-])");
+      throw new ConfigError(`${at}.baseName`, e.baseName, "is not a server-template prefix (expected [A-Za-z0-9._:-])");
     }
     const p = e.serverPort;
     const n = p === undefined || p === null ? serverPort : typeof p === "number" ? p : typeof p === "string" && /^\s*\d+\s*$/.test(p) ? Number(p) : NaN;
