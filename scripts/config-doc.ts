@@ -20,7 +20,7 @@ export function configYaml(): string {
   const lines = [
     "# hsdo configuration: every key, with its default.",
     "#",
-    "# Layers, later wins: these defaults, this file, environment variables, flags",
+    "# Layers, later wins: these defaults, HSDO's conf/env.yaml (--hsdo-env), this file, environment variables, flags",
     "# (--set key=value). Each key lists the variables that set it: HSDO's own",
     "# names keep their meaning, and every key has an HSDO_* name.",
     "# Durations: 500ms, 30s, 1m, 2h, or plain seconds.",

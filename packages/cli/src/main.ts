@@ -10,7 +10,8 @@ export const EXIT_USAGE = 2;
 function common(y: Argv): Argv<CommonArgs> {
   return y
     .option("config", { type: "string", describe: "YAML configuration file (default: conf/hsdo.yaml when it exists)" })
-    .option("debug", { type: "boolean", describe: "log debug events (also DEBUG=true)" })
+    .option("hsdo-env", { type: "string", describe: "HSDO's env.yaml, layered below --config (default: conf/env.yaml when it exists)" })
+    .option("debug", { alias: "d", type: "boolean", describe: "log debug events (also DEBUG=true)" })
     .option("dry-run", { type: "boolean", describe: "server: show what it would publish; client: show the commands, send none" })
     .option("once", { type: "boolean", describe: "run one tick, then exit" })
     .option("pool", { type: "string", describe: "pool to serve or read (also HSDO_POOL)" })
@@ -32,8 +33,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       "run the server (--server), the client (--client), or both in one process",
       (y) =>
         y
-          .option("server", { type: "boolean", describe: "run the server: list targets, keep slots, publish to DynamoDB (leader or standby)" })
-          .option("client", { type: "boolean", describe: "run the client next to HAProxy: apply the slots through the Runtime API" }),
+          .option("server", { alias: "s", type: "boolean", describe: "run the server: list targets, keep slots, publish to DynamoDB (leader or standby)" })
+          .option("client", { alias: "c", type: "boolean", describe: "run the client next to HAProxy: apply the slots through the Runtime API" }),
       async (args) => setCode(await (await import("./commands/run.ts")).runCommand(args, out)),
     )
     .command(
@@ -64,8 +65,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       (y) =>
         y
           .option("json", { type: "boolean", describe: "print JSON" })
-          .option("server", { type: "boolean", describe: "also check what --server needs" })
-          .option("client", { type: "boolean", describe: "also check what --client needs" }),
+          .option("server", { alias: "s", type: "boolean", describe: "also check what --server needs" })
+          .option("client", { alias: "c", type: "boolean", describe: "also check what --client needs" }),
       async (args) => setCode(await (await import("./commands/config.ts")).configCommand(args, out)),
     )
     .command(

@@ -15,3 +15,24 @@ test("every DynamoDB operation the store reports is served from the start, at 0"
   metrics.observeDynamo("head.read", "ok", 0.5);
   assert.ok((await metrics.registry.metrics()).includes(`hsdo_dynamodb_consumed_capacity_total{operation="head.read"} 0.5`));
 });
+
+test("hsdo_server_weight: HSDO's gauge and labels on the server and the client, a freed slot's series removed", async () => {
+  const { recordServerTick, recordClientTick } = await import("./recorders.ts");
+  const slot = (n: number, group: string) => ({ slot: n, state: "ready" as const, addr: `10.0.0.${n}`, port: 80, name: `i-${n}`, group, weight: n + 2 });
+  const free = { slot: 2, state: "free" as const, weight: 0 };
+  const base = { role: "leader" as const, changed: [], published: true, held: false, live: 2, removing: 0, unassigned: [], released: [] };
+  const server = new Metrics({ processMetrics: false });
+  recordServerTick(server, "default", "aws", { ...base, slots: [slot(1, "asg-a"), slot(2, "asg-b")] });
+  let text = await server.registry.metrics();
+  assert.ok(text.includes('hsdo_server_weight{id="1",name="i-1",ip="10.0.0.1",asg="asg-a"} 3'), text);
+  assert.ok(text.includes('hsdo_server_weight{id="2",name="i-2",ip="10.0.0.2",asg="asg-b"} 4'), text);
+  recordServerTick(server, "default", "aws", { ...base, slots: [slot(1, "asg-a"), free] });
+  text = await server.registry.metrics();
+  assert.ok(!text.includes('hsdo_server_weight{id="2"'), "the freed slot's series is gone, as HSDO removes it");
+
+  const client = new Metrics({ processMetrics: false });
+  recordClientTick(client, { pools: [], durationMs: 1, slots: [slot(1, "asg-a"), slot(2, "asg-b")] });
+  assert.ok((await client.registry.metrics()).includes('hsdo_server_weight{id="2",name="i-2",ip="10.0.0.2",asg="asg-b"} 4'));
+  recordClientTick(client, { pools: [], durationMs: 1, slots: [slot(1, "asg-a"), free] });
+  assert.ok(!(await client.registry.metrics()).includes('hsdo_server_weight{id="2"'));
+});

@@ -12,6 +12,13 @@ export class Metrics {
   // Server
   readonly slots = new Gauge({ name: "hsdo_slots", help: "Slots by state", labelNames: ["pool", "state"], registers: [this.registry] });
   readonly slotWeight = new Gauge({ name: "hsdo_slot_weight", help: "Weight of each occupied slot", labelNames: ["pool", "slot"], registers: [this.registry] });
+  /** HSDO's own gauge, same name, labels and values, kept for existing dashboards (README "Moving from HSDO"). */
+  readonly hsdoServerWeight = new Gauge({
+    name: "hsdo_server_weight",
+    help: "Weight of server in backend (HSDO's gauge, kept for its dashboards: id slot, name target id, ip address, asg group; server and client)",
+    labelNames: ["id", "name", "ip", "asg"],
+    registers: [this.registry],
+  });
   readonly leader = new Gauge({ name: "hsdo_leader", help: "1 when this server holds the lease", labelNames: ["pool"], registers: [this.registry] });
   readonly epoch = new Gauge({ name: "hsdo_epoch", help: "Leadership term of this server (or last seen)", labelNames: ["pool"], registers: [this.registry] });
   readonly generation = new Gauge({ name: "hsdo_generation", help: "Generation of the pool published or applied", labelNames: ["pool", "role"], registers: [this.registry] });

@@ -1,6 +1,21 @@
 import type { ServerTickResult } from "@hsdo/server";
 import type { ClientTickResult } from "@hsdo/client";
+import type { Slot } from "@hsdo/core";
 import type { Metrics } from "./metrics.ts";
+
+/**
+ * HSDO's hsdo_server_weight, as HSDO set it: one series per occupied slot
+ * (id: the slot, HSDO's BackendServerID; name: the target, HSDO's
+ * ServerName; ip; asg: its group), rebuilt from every tick's slots so the
+ * series of a slot that went free is gone, as HSDO removed it.
+ */
+function recordHsdoWeights(metrics: Metrics, slots: readonly Slot[]): void {
+  metrics.hsdoServerWeight.reset();
+  for (const s of slots) {
+    if (s.state === "free" || s.addr === undefined) continue;
+    metrics.hsdoServerWeight.set({ id: String(s.slot), name: s.name ?? "", ip: s.addr, asg: s.group ?? "" }, s.weight);
+  }
+}
 
 /**
  * What one tick of each loop leaves in the metrics (README "Metrics"): the
@@ -19,6 +34,7 @@ export function recordServerTick(metrics: Metrics, pool: string, sourceName: str
     for (const state of ["free", "ready", "drain"] as const) metrics.slots.set({ pool, state }, r.slots.filter((s) => s.state === state).length);
     metrics.slotWeight.reset();
     for (const s of r.slots) if (s.state !== "free") metrics.slotWeight.set({ pool, slot: String(s.slot) }, s.weight);
+    recordHsdoWeights(metrics, r.slots);
   }
   if (r.generation !== undefined) metrics.generation.set({ pool, role: "server" }, r.generation);
   metrics.unassigned.set({ pool }, r.unassigned.length);
@@ -41,4 +57,5 @@ export function recordClientTick(metrics: Metrics, r: ClientTickResult): void {
   }
   if (r.runtimeError) metrics.runtimeErrors.inc({ kind: "exchange" });
   if (r.reconcile) metrics.reconcileProblems.set(r.reconcile.problems.length);
+  recordHsdoWeights(metrics, r.slots);
 }

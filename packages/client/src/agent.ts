@@ -1,4 +1,4 @@
-import { callHook, errorMessage, silentLogger, sleep, systemClock, type Clock, type Logger, type Snapshot } from "@hsdo/core";
+import { callHook, errorMessage, silentLogger, sleep, systemClock, type Clock, type Logger, type Slot, type Snapshot } from "@hsdo/core";
 import type { PollResult } from "@hsdo/store";
 import { loadSnapshot, saveSnapshot, type SnapshotOrigin } from "./cache.ts";
 import { Reconciler, type ReconcileResult } from "./reconcile.ts";
@@ -63,6 +63,8 @@ export interface ClientTickResult {
   /** The Runtime API could not be used this tick. */
   runtimeError?: string;
   durationMs: number;
+  /** The slots of the snapshots this tick reconciled from, every pool (what HAProxy is driven to). */
+  slots: Slot[];
 }
 
 export interface Readiness {
@@ -181,8 +183,8 @@ export class ClientAgent {
   }
 
   private async reconcile(started: number): Promise<ClientTickResult> {
-    const result: ClientTickResult = { pools: [...this.status.values()].map((s) => ({ ...s })), durationMs: 0 };
     const snapshots = [...this.snapshots.values()];
+    const result: ClientTickResult = { pools: [...this.status.values()].map((s) => ({ ...s })), durationMs: 0, slots: snapshots.flatMap((s) => s.slots) };
     if (snapshots.length > 0) {
       try {
         const dumpState = this.stateFileDue;

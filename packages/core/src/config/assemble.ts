@@ -36,6 +36,7 @@ export function assembleConfig(read: ReadValue): Config {
       aws: {
         asgNames: read("server.aws.asgNames"),
         lifecycleHook: read("server.aws.lifecycleHook"),
+        pollIntervalMs: read("server.aws.pollInterval"),
         ...(awsPort !== null ? { port: awsPort } : {}),
       },
       consul: {

@@ -11,7 +11,7 @@ test("defaults alone make a complete configuration (HSDO users run without a fil
   const { config, sources } = resolve({});
   assert.equal(config.pool, "default");
   assert.equal(config.size, 10);
-  assert.equal(config.intervalMs, 5000);
+  assert.equal(config.intervalMs, 1000, "HSDO's INTERVAL default");
   assert.deepEqual(config.server.weight, { min: 1, max: 10, step: 1, intervalMs: 30_000 });
   assert.equal(config.http.port, 6789);
   assert.deepEqual(config.client.backends, [

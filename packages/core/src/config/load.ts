@@ -4,21 +4,26 @@ import { assembleConfig, checkConfig } from "./assemble.ts";
 import { coerce } from "./coerce.ts";
 import { legacyBackends } from "./legacy.ts";
 import type { ValueSource } from "./provenance.ts";
-import { SCHEMA, SCHEMA_BY_PATH, type ConfigValues, type KeyPath } from "./schema.ts";
+import { LEGACY_BACKEND_ENV, SCHEMA, SCHEMA_BY_PATH, type ConfigValues, type KeyPath } from "./schema.ts";
 import type { Config } from "./types.ts";
 
 export { describeSource, type ValueSource } from "./provenance.ts";
 export { checkClientConfig, checkServerConfig } from "./roles.ts";
 
 /**
- * Configuration is resolved as layers, later wins: defaults, the YAML file,
- * environment variables, flags. This module is pure: the caller reads the
+ * Configuration is resolved as layers, later wins: defaults, HSDO's
+ * conf/env.yaml, hsdo's YAML file, environment variables, flags. This module is pure: the caller reads the
  * file and passes its text, the environment and the flags. The other jobs
  * have their own modules: coerce.ts (each kind), backends.ts and legacy.ts
  * (HSDO's CLIENT_HAPROXY_* names), assemble.ts (the typed Config and the
  * checks across keys), roles.ts (what --server and --client need).
  */
 export interface ConfigInput {
+  /**
+   * HSDO's conf/env.yaml: its variables as a flat mapping (NAME: value), the
+   * layer below hsdo's own file. The environment still wins over it, as in HSDO.
+   */
+  hsdoEnv?: { name: string; text: string };
   file?: { name: string; text: string };
   env: Readonly<Record<string, string | undefined>>;
   /** `--set path=value` overrides, and named flags mapped to paths (e.g. `--debug` -> debug=true). */
@@ -54,6 +59,36 @@ function flattenFile(doc: unknown, file: string): Map<string, unknown> {
 
 const ALL_ENV_NAMES = new Set(SCHEMA.flatMap((s) => s.env));
 
+function parseFile(file: { name: string; text: string }): unknown {
+  try {
+    return parseYaml(file.text);
+  } catch (err) {
+    throw new ConfigError(file.name, "(file)", `is not valid YAML: ${errorMessage(err).split("\n")[0]}`);
+  }
+}
+
+/**
+ * HSDO's env.yaml, as HSDO reads it: one mapping of its variables, typed by
+ * YAML (INTERVAL: 1 is a number). An empty value (HSDO ships `""` for what
+ * it leaves unset) keeps the lower layer. A name hsdo does not read is
+ * refused, as an unknown key of hsdo's file or HSDO_* variable is: a
+ * misspelt variable would otherwise be ignored in silence.
+ */
+function readHsdoEnv(file: { name: string; text: string }): Map<string, unknown> {
+  const doc = parseFile(file);
+  const out = new Map<string, unknown>();
+  if (doc === null || doc === undefined) return out;
+  if (typeof doc !== "object" || Array.isArray(doc)) throw new ConfigError(file.name, doc, "is not a mapping (expected NAME: value lines, as HSDO's conf/env.yaml)");
+  for (const [name, value] of Object.entries(doc as Record<string, unknown>)) {
+    if (!ALL_ENV_NAMES.has(name) && !(LEGACY_BACKEND_ENV as readonly string[]).includes(name)) {
+      throw new ConfigError(`${file.name}: ${name}`, value, "is not a variable hsdo reads (see the README, \"Moving from HSDO\", for HSDO's variables)");
+    }
+    if (value === null || value === "") continue;
+    out.set(name, value);
+  }
+  return out;
+}
+
 export function resolveConfig(input: ConfigInput): ResolvedConfig {
   const values = new Map<string, unknown>();
   const sources = new Map<string, ValueSource>();
@@ -62,13 +97,26 @@ export function resolveConfig(input: ConfigInput): ResolvedConfig {
     sources.set(spec.path, { kind: "default" });
   }
 
-  if (input.file) {
-    let doc: unknown;
-    try {
-      doc = parseYaml(input.file.text);
-    } catch (err) {
-      throw new ConfigError(input.file.name, "(file)", `is not valid YAML: ${errorMessage(err).split("\n")[0]}`);
+  const backendsPath = "client.backends" satisfies KeyPath;
+  const fileVars = input.hsdoEnv ? readHsdoEnv(input.hsdoEnv) : new Map<string, unknown>();
+  if (input.hsdoEnv) {
+    const file = input.hsdoEnv.name;
+    for (const spec of SCHEMA) {
+      for (const name of spec.env) {
+        if (!fileVars.has(name)) continue;
+        values.set(spec.path, coerce(spec, fileVars.get(name), `${file}: ${name}`, false));
+        sources.set(spec.path, { kind: "hsdoEnv", file, name });
+      }
     }
+    const legacy = legacyBackends(Object.fromEntries(fileVars), (n) => `${file}: ${n}`);
+    if (legacy) {
+      values.set(backendsPath, legacy.backends);
+      sources.set(backendsPath, { kind: "hsdoEnv", file, name: legacy.names.join(",") });
+    }
+  }
+
+  if (input.file) {
+    const doc = parseFile(input.file);
     for (const [path, raw] of flattenFile(doc, input.file.name)) {
       const spec = SCHEMA_BY_PATH.get(path)!;
       values.set(path, coerce(spec, raw, path, false));
@@ -83,11 +131,16 @@ export function resolveConfig(input: ConfigInput): ResolvedConfig {
     }
   }
 
-  const legacy = legacyBackends(input.env);
-  if (legacy) {
-    const path = "client.backends" satisfies KeyPath;
-    values.set(path, legacy.backends);
-    sources.set(path, { kind: "env", name: legacy.name });
+  // HSDO's backend variables build one value: set in the environment, each wins over env.yaml's (HSDO's rule), and the rest of env.yaml still counts.
+  if (LEGACY_BACKEND_ENV.some((n) => input.env[n] !== undefined)) {
+    const inEnv = new Set<string>(LEGACY_BACKEND_ENV.filter((n) => input.env[n] !== undefined));
+    const merged: Record<string, unknown> = {};
+    for (const n of LEGACY_BACKEND_ENV) merged[n] = inEnv.has(n) ? input.env[n] : fileVars.get(n);
+    const legacy = legacyBackends(merged, (n) => (inEnv.has(n) || !input.hsdoEnv ? n : `${input.hsdoEnv.name}: ${n}`));
+    if (legacy) {
+      values.set(backendsPath, legacy.backends);
+      sources.set(backendsPath, { kind: "env", name: [...inEnv].join(",") });
+    }
   }
   for (const spec of SCHEMA) {
     // HSDO's own name first, the HSDO_* name last: the more specific wins.

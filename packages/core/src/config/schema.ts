@@ -71,10 +71,10 @@ export const SCHEMA = [
   key({
     path: "interval",
     kind: "duration",
-    default: "5s",
+    default: "1s",
     min: 100,
     legacy: ["INTERVAL"],
-    doc: "Time between two ticks of the server and of the client.",
+    doc: "Time between two ticks of the server and of the client (HSDO: 1 s; a client tick costs half a read unit when the pool did not move).",
   }),
   key({ path: "debug", kind: "bool", default: false, legacy: ["DEBUG"], doc: "Log debug events." }),
   key({
@@ -151,6 +151,13 @@ export const SCHEMA = [
     kind: "string",
     default: "",
     doc: "Name of a termination lifecycle hook to complete (CONTINUE) once a leaving instance is drained.",
+  }),
+  key({
+    path: "server.aws.pollInterval",
+    kind: "duration",
+    default: "5s",
+    min: 0,
+    doc: "Time between two DescribeAutoScalingGroups calls (leader and standbys alike): ticks in between reuse the last answer, so one-second ticks do not make one call per second per server; 0 asks at every tick, as HSDO did. Consul and static sources are not affected.",
   }),
   key({
     path: "server.aws.port",
@@ -344,6 +351,7 @@ export type ConfigValues = { [P in KeyPath]: ValueOfSpec<SpecOf<P>> };
 
 /** Legacy HSDO variables that build `client.backends` (see legacy.ts). */
 export const LEGACY_BACKEND_ENV = [
+  "CLIENT_HAPROXY_BACKEND_LIST",
   "CLIENT_HAPROXY_BACKEND_NAME",
   "CLIENT_HAPROXY_BACKEND_BASE_NAME",
   "CLIENT_HAPROXY_BACKEND_SERVER_PORT",

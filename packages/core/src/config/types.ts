@@ -20,6 +20,8 @@ export interface AwsSourceConfig {
   asgNames: string[];
   /** Lifecycle hook completed (CONTINUE) once a terminating instance is drained; "" for none. */
   lifecycleHook: string;
+  /** Least time between two DescribeAutoScalingGroups calls; ticks in between reuse the last answer (0: every tick). */
+  pollIntervalMs?: number;
   /** Port stored with ASG targets; undefined leaves it to each client backend's port. */
   port?: number;
 }

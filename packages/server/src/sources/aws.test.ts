@@ -16,6 +16,7 @@ function inst(n: number, patch: Partial<FakeInstanceInput> = {}): FakeInstanceIn
 interface Bed {
   fake: FakeAws;
   source: AwsSource;
+  clock: ManualClock;
 }
 
 async function bed(t: TestContext, config: Partial<AwsSourceConfig> = {}, options: { batch?: number; timeoutMs?: number } = {}): Promise<Bed> {
@@ -28,13 +29,14 @@ async function bed(t: TestContext, config: Partial<AwsSourceConfig> = {}, option
     clients.autoScaling.destroy();
     clients.ec2.destroy();
   });
+  const clock = new ManualClock(T0 + 3_600_000);
   const source = new AwsSource(
     { asgNames: ["web-a", "web-b"], lifecycleHook: "", ...config },
     clients,
-    { clock: new ManualClock(T0 + 3_600_000), retry: fastRetry, ...(options.batch ? { describeBatchSize: options.batch } : {}) },
+    { clock, retry: fastRetry, ...(options.batch ? { describeBatchSize: options.batch } : {}) },
   );
   t.after(() => assert.deepEqual(fake.protocolErrors, [], "the SDK's requests were all well-formed"));
-  return { fake, source };
+  return { fake, source, clock };
 }
 
 const byId = (targets: Target[]) => new Map(targets.map((t) => [t.id, t]));
@@ -205,4 +207,27 @@ test("completeLifecycle sends CompleteLifecycleAction CONTINUE with the configur
   await source.completeLifecycle(leaving);
   assert.equal(fake.completions.length, 1);
   assert.equal(fake.calls.filter((c) => c.action === "CompleteLifecycleAction").at(-1)?.code, "ValidationError");
+});
+
+test("pollIntervalMs: ticks within the interval answer from the last listing, one DescribeAutoScalingGroups per interval", async (t) => {
+  const { fake, source, clock } = await bed(t, { asgNames: ["web-a"], pollIntervalMs: 5000 });
+  fake.setGroup("web-a", [inst(1)]);
+  assert.deepEqual((await source.list()).map((x) => x.id), [instanceId(1)]);
+  fake.setGroup("web-a", [inst(1), inst(2)]);
+  for (let i = 0; i < 4; i++) {
+    clock.advance(1000);
+    assert.deepEqual((await source.list()).map((x) => x.id), [instanceId(1)], "the last answer, no call");
+  }
+  assert.equal(fake.count("DescribeAutoScalingGroups"), 1);
+  clock.advance(1000);
+  assert.deepEqual((await source.list()).map((x) => x.id), [instanceId(1), instanceId(2)]);
+  assert.equal(fake.count("DescribeAutoScalingGroups"), 2);
+});
+
+test("pollIntervalMs 0 asks at every call, as HSDO did; a failed listing is not cached", async (t) => {
+  const { fake, source } = await bed(t, { asgNames: ["web-a"], pollIntervalMs: 0 });
+  fake.setGroup("web-a", [inst(1)]);
+  await source.list();
+  await source.list();
+  assert.equal(fake.count("DescribeAutoScalingGroups"), 2);
 });

@@ -58,8 +58,11 @@ const MAX_RECORDS = 100;
 const NOT_FOUND_ID = /i-[0-9a-f]+/g;
 
 /**
- * Targets from Auto Scaling groups: DescribeAutoScalingGroups every call,
- * DescribeInstances only for instance ids never seen before.
+ * Targets from Auto Scaling groups: DescribeAutoScalingGroups at most once
+ * per `pollIntervalMs` (calls in between answer from the last listing, so a
+ * one-second tick on the leader and every standby does not spend the
+ * account's Auto Scaling API rate), DescribeInstances only for instance ids
+ * never seen before.
  */
 export class AwsSource implements TargetSource {
   readonly name = SOURCE;
@@ -69,6 +72,8 @@ export class AwsSource implements TargetSource {
   private readonly retry: RetryPolicy;
   private readonly batchSize: number;
   private readonly groupNames: string[];
+  /** The last successful listing and when it was made (monotonic ms). */
+  private last?: { at: number; members: Member[] };
 
   constructor(
     private readonly config: AwsSourceConfig,
@@ -86,6 +91,8 @@ export class AwsSource implements TargetSource {
   }
 
   async list(signal?: AbortSignal): Promise<Target[]> {
+    const poll = this.config.pollIntervalMs ?? 0;
+    if (this.last && poll > 0 && this.clock.monotonic() - this.last.at < poll) return this.last.members.map((m) => this.target(m)).sort(byLaunch);
     const groups = await this.describeGroups(signal);
     const missing = this.groupNames.filter((name) => !groups.has(name));
     if (missing.length > 0) {
@@ -99,6 +106,7 @@ export class AwsSource implements TargetSource {
     const unknown = members.map((m) => m.id).filter((id) => !this.facts.has(id));
     if (unknown.length > 0) await this.describeInstances(unknown, signal);
     this.prune(new Set(members.map((m) => m.id)));
+    this.last = { at: this.clock.monotonic(), members };
     return members.map((m) => this.target(m)).sort(byLaunch);
   }
 
