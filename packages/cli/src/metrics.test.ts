@@ -20,7 +20,7 @@ test("hsdo_server_weight: HSDO's gauge and labels on the server and the client, 
   const { recordServerTick, recordClientTick } = await import("./recorders.ts");
   const slot = (n: number, group: string) => ({ slot: n, state: "ready" as const, addr: `10.0.0.${n}`, port: 80, name: `i-${n}`, group, weight: n + 2 });
   const free = { slot: 2, state: "free" as const, weight: 0 };
-  const base = { role: "leader" as const, changed: [], published: true, held: false, live: 2, removing: 0, unassigned: [], released: [] };
+  const base = { role: "leader" as const, changed: [], published: true, valveHolding: false, live: 2, removing: 0, unassigned: [], released: [] };
   const server = new Metrics({ processMetrics: false });
   recordServerTick(server, "default", "aws", { ...base, slots: [slot(1, "asg-a"), slot(2, "asg-b")] });
   let text = await server.registry.metrics();
