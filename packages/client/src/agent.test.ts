@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ManualClock, silentLogger, type Snapshot } from "@hsdo/core";
 import type { PollResult } from "@hsdo/store";
-import { ClientAgent, type ClientAgentOptions, type SnapshotPoller } from "./agent.ts";
+import { ClientAgent, tickDelay, type ClientAgentOptions, type SnapshotPoller } from "./agent.ts";
 import type { ReconcileResult } from "./reconcile.ts";
 
 const snapshot = (generation: number): Snapshot => ({
@@ -124,4 +124,21 @@ test("a throwing onTick hook is logged and the tick still returns its result", a
   const r = await a.tick();
   assert.equal(r.pools[0]?.generation, 1);
   assert.deepEqual(errors, ["hook failed: onTick recorder broke"]);
+});
+
+test("tick jitter: the first wait is a random part of the interval, the next ones an interval give or take 10%", () => {
+  assert.equal(tickDelay(1000, 0, true), 0);
+  assert.equal(tickDelay(1000, 0.5, true), 500);
+  assert.equal(tickDelay(1000, 0, false), 900);
+  assert.equal(tickDelay(1000, 1, false), 1100);
+  // 1,000 clients booted together: their first ticks spread over the interval, never more than a few in any 10 ms.
+  let seed = 7;
+  const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+  const buckets = new Map<number, number>();
+  for (let i = 0; i < 1000; i++) {
+    const at = Math.floor(tickDelay(1000, random(), true) / 10);
+    buckets.set(at, (buckets.get(at) ?? 0) + 1);
+  }
+  assert.ok(buckets.size > 90, `spread over ${buckets.size} of 100 windows`);
+  assert.ok(Math.max(...buckets.values()) <= 30, `at most ${Math.max(...buckets.values())} in one 10 ms window`);
 });

@@ -34,6 +34,8 @@ export interface ClientAgentOptions {
   clock?: Clock;
   log?: Logger;
   onTick?: (result: ClientTickResult) => void;
+  /** Source of the ticks' jitter (default Math.random): see tickDelay. */
+  random?: () => number;
   /** Called when a new HAProxy process is seen behind the socket. */
   onNewProcess?: (pid: string) => void;
   /**
@@ -313,10 +315,16 @@ export class ClientAgent {
 
   async run(signal: AbortSignal): Promise<void> {
     await this.restore();
+    let first = true;
     while (!signal.aborted) {
       await this.tick();
-      await this.waitForNextTick(signal);
+      await this.waitForNextTick(signal, tickDelay(this.o.intervalMs, this.random(), first));
+      first = false;
     }
+  }
+
+  private random(): number {
+    return (this.o.random ?? Math.random)();
   }
 
   /**
@@ -324,8 +332,8 @@ export class ClientAgent {
    * watchMs: a reload or restart ends the wait at once (and the state file
    * is rewritten for the new process).
    */
-  private async waitForNextTick(signal: AbortSignal): Promise<void> {
-    const until = this.clock.monotonic() + this.o.intervalMs;
+  private async waitForNextTick(signal: AbortSignal, delayMs: number): Promise<void> {
+    const until = this.clock.monotonic() + delayMs;
     const watch = this.o.haproxyProcess;
     const step = this.o.watchMs ?? Math.min(500, Math.max(50, this.o.intervalMs / 2));
     while (!signal.aborted) {
@@ -345,4 +353,17 @@ export class ClientAgent {
       }
     }
   }
+}
+
+/**
+ * The wait before the next tick (docs/ARCHITECTURE.md, "Reading"): the first
+ * one a random part of an interval, so that clients started together (a
+ * fleet boot, a deployment) do not tick in the same instant; then an
+ * interval give or take 10%, so that they stay spread. After a change every
+ * client reads the pool at its own point of the interval, not the whole
+ * fleet in the same 100 ms on one partition.
+ */
+export function tickDelay(intervalMs: number, random: number, first: boolean): number {
+  const r = Math.min(1, Math.max(0, random));
+  return first ? intervalMs * r : intervalMs * (0.9 + 0.2 * r);
 }
