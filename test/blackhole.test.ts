@@ -126,7 +126,11 @@ for (const outage of ["black hole", "SIGSTOP"] as Outage[]) {
     await waitFor("HAProxy restored from the cache", async () => (await live(haproxy)) === expected, { timeoutMs: 30_000 }).catch((e: Error) =>
       assert.fail(`${e.message}\n${second.output().slice(-3000)}`),
     );
-    const log = events(second);
+    // The log line follows the apply through a pipe: wait for it rather than read the output at once.
+    const log = await waitFor("the restore logged", () => {
+      const all = events(second);
+      return all.some((e) => e.msg === "applied changes to HAProxy") ? all : undefined;
+    }).catch((e: Error) => assert.fail(`${e.message}\n${second.output().slice(-3000)}`));
     const up = log.find((e) => e.msg === "HAProxy ready");
     const restored = log.find((e) => e.msg === "applied changes to HAProxy");
     assert.ok(up && restored, second.output().slice(-3000));
@@ -153,8 +157,9 @@ for (const outage of ["black hole", "SIGSTOP"] as Outage[]) {
     await waitFor("the client catches up", async () => (await live(haproxy)) === next, { timeoutMs: 30_000 }).catch((e: Error) =>
       assert.fail(`${e.message}\n${second.output().slice(-3000)}`),
     );
-    const caught = events(second).find((e) => e.msg === "new snapshot" && e.time >= ended - 50);
-    assert.ok(caught, second.output().slice(-2000));
+    const caught = await waitFor("the catch-up logged", () => events(second).find((e) => e.msg === "new snapshot" && e.time >= ended - 50)).catch((e: Error) =>
+      assert.fail(`${e.message}\n${second.output().slice(-2000)}`),
+    );
     assert.ok(caught.time - ended <= 2 * INTERVAL_MS, `caught up ${caught.time - ended} ms after the outage ended (limit ${2 * INTERVAL_MS} ms)`);
   });
 }
