@@ -469,7 +469,7 @@ test("a new HAProxy process (restart) is noticed between ticks and reconciled at
   const pub = await startPublisher(t, bed.db);
   await pub.publish([ready(1, 1), ready(2, 2, 7)]);
   // A long interval: the restore must come from the process watch, not from the next tick.
-  const client = await startClient(t, bed, "client", { INTERVAL: "6s" });
+  const client = await startClient(t, bed, "client", { INTERVAL: "6s", HSDO_CLIENT_MAX_SNAPSHOT_AGE: "1m" });
   const expected = { [`${PREFIX}1`]: `10.0.0.1:${PORT}/5`, [`${PREFIX}2`]: `10.0.0.2:${PORT}/7` };
   await waitFor("the snapshot applied", async () => JSON.stringify(await live(bed.haproxy)) === JSON.stringify(expected), { timeoutMs: 30_000 }).catch((e: Error) =>
     assert.fail(`${e.message}\n${client.proc.output().slice(-3000)}`),
