@@ -4,6 +4,7 @@ import { ConfigError, errorMessage, resolveConfig, type ResolvedConfig } from "@
 export interface ConfigFlags {
   config?: string;
   debug?: boolean;
+  "log-level"?: string;
   pool?: string;
   set?: string[];
 }
@@ -24,6 +25,8 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
   }
   const overrides: { path: string; value: string; flag: string }[] = [];
   if (flags.debug) overrides.push({ path: "debug", value: "true", flag: "--debug" });
+  const level = flags["log-level"];
+  if (level !== undefined) overrides.push({ path: "logLevel", value: level, flag: "--log-level" });
   if (flags.pool !== undefined) overrides.push({ path: "pool", value: flags.pool, flag: "--pool" });
   for (const item of flags.set ?? []) {
     const eq = item.indexOf("=");

@@ -16,7 +16,7 @@ import { FencedWriter, LeaseKeeper, SlotReader } from "@hsdo/store";
 import { Server } from "@hsdo/server";
 import { ClientAgent, Reconciler, RuntimeApi, checkPortOmissions, preflight, readAvailabilityZone } from "@hsdo/client";
 import { loadConfig } from "../load-config.ts";
-import { createLogger } from "../logger.ts";
+import { createLogger, levelOf, type LevelControl } from "../logger.ts";
 import { Metrics } from "../metrics.ts";
 import { buildInfo } from "../build-info.ts";
 import { startHttp, type Readiness } from "../http.ts";
@@ -44,7 +44,8 @@ export async function runCommand(args: RunArgs, out: Out): Promise<number> {
   const config = resolved.config;
   const dryRun = Boolean(args["dry-run"] ?? args.dryRun);
   const once = Boolean(args.once);
-  const log = createLogger({ debug: config.debug });
+  const level: LevelControl = { level: levelOf(config) };
+  const log = createLogger({ level });
   const metrics = new Metrics();
   const stop = new AbortController();
   const onSignal = (sig: string) => {
@@ -53,6 +54,21 @@ export async function runCommand(args: RunArgs, out: Out): Promise<number> {
   };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
+  // SIGHUP (Node's default: exit without a word) re-reads the configuration for the log level only: every other
+  // key shapes clients, loops and HAProxy's backends built at start, so a change there needs a restart.
+  const onHangup = () => {
+    let next: ResolvedConfig;
+    try {
+      next = loadConfig(args);
+    } catch (err) {
+      log.warn("SIGHUP: the configuration cannot be read; nothing changed", { error: errorMessage(err) });
+      return;
+    }
+    const was = level.level;
+    level.level = levelOf(next.config);
+    log.warn("SIGHUP: configuration re-read for the log level only (other changes need a restart)", { logLevel: level.level, was });
+  };
+  process.on("SIGHUP", onHangup);
 
   const cleanup: (() => Promise<void> | void)[] = [];
   try {
@@ -142,6 +158,7 @@ export async function runCommand(args: RunArgs, out: Out): Promise<number> {
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    process.off("SIGHUP", onHangup);
     for (const fn of cleanup.reverse()) {
       try {
         await fn();
