@@ -14,7 +14,7 @@ import {
 } from "@hsdo/core";
 import { FencedWriter, LeaseKeeper, SlotReader } from "@hsdo/store";
 import { Server } from "@hsdo/server";
-import { ClientAgent, Reconciler, RuntimeApi, checkPortOmissions, preflight, readAvailabilityZone } from "@hsdo/client";
+import { ClientAgent, Reconciler, RuntimeApi, checkPortOmissions, preflight, preflightWhenUp, readAvailabilityZone } from "@hsdo/client";
 import { loadConfig } from "../load-config.ts";
 import { createLogger, levelOf, type LevelControl } from "../logger.ts";
 import { Metrics } from "../metrics.ts";
@@ -108,7 +108,11 @@ export async function runCommand(args: RunArgs, out: Out): Promise<number> {
     // A long-running client does not wait on DynamoDB to start: it restores HAProxy from its cache first;
     // a missing table still stops it. A one-shot run needs the table anyway, and says first what is wrong with it.
     if (args.client && once) await tableCheck;
-    if (args.client) client = await buildClient(config, dynamo, metrics, log.child({ role: "client" }), dryRun, out);
+    if (args.client) {
+      client = await buildClient(config, dynamo, metrics, log.child({ role: "client" }), dryRun, out, { once, signal: stop.signal });
+      // Stopped while waiting for HAProxy's socket: nothing was started, nothing to report.
+      if (!client) return 0;
+    }
 
     if (once) {
       let code = 0;
@@ -257,10 +261,22 @@ async function buildServer(config: Config, dynamo: DynamoHandle, metrics: Metric
   };
 }
 
-async function buildClient(config: Config, dynamo: DynamoHandle, metrics: Metrics, log: Logger, dryRun: boolean, out: Out) {
+async function buildClient(
+  config: Config,
+  dynamo: DynamoHandle,
+  metrics: Metrics,
+  log: Logger,
+  dryRun: boolean,
+  out: Out,
+  run: { once: boolean; signal: AbortSignal },
+) {
   const api = new RuntimeApi({ socket: config.client.socket, timeoutMs: config.client.timeoutMs, batchBytes: config.client.batchBytes });
   // A dry run changes nothing, not even the weight probe it puts back at once.
-  const report = await preflight(api, { backends: config.client.backends, size: config.size, probeWeights: !dryRun });
+  const check = () => preflight(api, { backends: config.client.backends, size: config.size, probeWeights: !dryRun });
+  // A missing or refusing socket (HAProxy not started yet, restarting): a long-running client waits for it;
+  // a one-shot run fails (exit 1) saying so. A wrong path type, permissions or a missing backend still exit 2.
+  const report = run.once ? await check() : await preflightWhenUp(check, { signal: run.signal, log, socket: config.client.socket });
+  if (!report) return undefined;
   for (const w of report.warnings) log.warn("preflight", { warning: w });
   log.info("HAProxy ready", { version: report.version, socket: config.client.socket, backends: config.client.backends.map((b) => b.name) });
   let az = config.client.az;
