@@ -198,6 +198,18 @@ test("a long-running client started before HAProxy's socket exists waits, loggin
   assert.match(String(first.error), /does not exist/);
   assert.ok(client.proc.running(), "still running");
   assert.equal((await client.get("/readyz")).status, 503, "not ready while HAProxy is away");
+  // Nothing has happened yet, and every labelled counter is there at 0 for its known labels.
+  const text = (await client.get("/metrics")).body;
+  for (const line of [
+    `hsdo_runtime_api_commands_total{backend="${BACKEND}",outcome="ok"} 0`,
+    `hsdo_runtime_api_commands_total{backend="${BACKEND}",outcome="failed"} 0`,
+    `hsdo_drift_corrections_total{backend="${BACKEND}"} 0`,
+    'hsdo_tick_errors_total{role="client"} 0',
+    'hsdo_runtime_api_errors_total{kind="exchange"} 0',
+    "hsdo_haproxy_new_process_total 0",
+  ]) {
+    assert.ok(text.split("\n").includes(line), `${line} in /metrics:\n${text}`);
+  }
   // HAProxy "starts": its socket appears at the configured path.
   symlinkSync(bed.haproxy.socket, late);
   await waitFor("the snapshot applied", async () => (await live(bed.haproxy))[`${PREFIX}1`] === `10.0.0.1:${PORT}/5`, { timeoutMs: 15_000 }).catch((e: Error) =>

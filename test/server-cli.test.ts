@@ -198,12 +198,25 @@ test("no AWS credentials for a URL endpoint: one-shot commands exit 2 saying wha
     assert.match(lines[0]!, new RegExp(`^hsdo: DynamoDB at ${dynalite.endpoint.replace(/[.]/g, "\\.")} \\(table ${table}\\): no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE`));
     assert.match(lines[0]!, /a local endpoint \(DynamoDB Local, dynalite\) takes any/);
   }
-  const server = startHsdo("server-no-credentials", ["--server"], { ...bare, EXPORTER_PORT: "0" });
+  const http = await freePort();
+  const server = startHsdo("server-no-credentials", ["--server"], { ...bare, EXPORTER_PORT: String(http), HSDO_HTTP_HOST: "127.0.0.1" });
   t.after(() => server.stop());
   await waitFor("the credentials warning", () => /no AWS credentials/.test(server.output()), { timeoutMs: 20_000 }).catch((e: Error) =>
     assert.fail(`${e.message}\n${server.output()}`),
   );
   assert.doesNotMatch(server.output(), /DynamoDB is not answering/, "not taken for an outage");
+  // A server that never published: its labelled counters are served at 0 all the same (dashboards, rate() alerts).
+  const text = await (await fetch(`http://127.0.0.1:${http}/metrics`)).text();
+  for (const line of [
+    'hsdo_source_errors_total{source="static"} 0',
+    'hsdo_publications_total{pool="default"} 0',
+    'hsdo_safety_valve_held_total{pool="default"} 0',
+    'hsdo_lifecycle_completions_total{outcome="ok"} 0',
+    'hsdo_lifecycle_completions_total{outcome="failed"} 0',
+  ]) {
+    assert.ok(text.split("\n").includes(line), `${line} in /metrics:\n${text}`);
+  }
+  assert.match(text, /^hsdo_tick_errors_total\{role="server"\} \d+$/m);
 });
 
 test("--log-level warn hides info events; SIGHUP re-reads logLevel from the file, is logged, and the server keeps running", async (t) => {

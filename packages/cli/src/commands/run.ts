@@ -47,6 +47,8 @@ export async function runCommand(args: RunArgs, out: Out): Promise<number> {
   const level: LevelControl = { level: levelOf(config) };
   const log = createLogger({ level });
   const metrics = new Metrics();
+  if (args.server) metrics.initServer({ pool: config.pool, source: config.server.mode });
+  if (args.client) metrics.initClient({ backends: config.client.backends.map((b) => b.name) });
   const stop = new AbortController();
   const onSignal = (sig: string) => {
     log.info("stopping", { signal: sig });
