@@ -111,9 +111,16 @@ export async function runCommand(args: RunArgs, out: Out): Promise<number> {
     // a missing table still stops it. A one-shot run needs the table anyway, and says first what is wrong with it.
     if (args.client && once) await tableCheck;
     if (args.client) {
-      client = await buildClient(config, dynamo, metrics, log.child({ role: "client" }), dryRun, out, { once, signal: stop.signal });
-      // Stopped while waiting for HAProxy's socket: nothing was started, nothing to report.
-      if (!client) return 0;
+      // A missing table (exit 2) ends a wait for HAProxy's socket too: it needs the operator either way.
+      const tableFailed = new AbortController();
+      tableCheck.catch(() => tableFailed.abort());
+      const signal = AbortSignal.any([stop.signal, tableFailed.signal]);
+      client = await buildClient(config, dynamo, metrics, log.child({ role: "client" }), dryRun, out, { once, signal });
+      if (!client) {
+        if (tableFailed.signal.aborted) await tableCheck;
+        // Stopped while waiting for HAProxy's socket: nothing was started, nothing to report.
+        return 0;
+      }
     }
 
     if (once) {
