@@ -77,6 +77,8 @@ const bad: [string, string[], Record<string, string>, RegExp][] = [
   ["--server consul without a service", ["config", "--server"], { SERVER_MODE: "consul" }, /SERVER_CONSUL_SERVICE_NAME.* is required when server\.mode is consul/],
   ["dedicated without identity", ["config", "--client"], { CLIENT_DEDICATED_ASG: "true" }, /select: "dedicated" needs this node's groups or AZ/],
   ["interval above client.maxSnapshotAge", ["config", "--client"], { INTERVAL: "90", HSDO_CLIENT_MAX_SNAPSHOT_AGE: "1m" }, /^hsdo: INTERVAL \(interval\): "90s" is above client\.maxSnapshotAge \(1m\): the client reads the table once an interval.*raise client\.maxSnapshotAge/],
+  ["bad --log-level", ["config", "--log-level", "loud"], {}, /^hsdo: --log-level: "loud" is not valid \(expected one of debug, info, warn, error\)\n$/],
+  ["bad HSDO_LOG_LEVEL", ["config"], { HSDO_LOG_LEVEL: "verbose" }, /^hsdo: HSDO_LOG_LEVEL: "verbose" is not valid \(expected one of debug, info, warn, error\)\n$/],
   ["missing config file", ["config", "--config", "/nonexistent/hsdo.yaml"], {}, /--config: "\/nonexistent\/hsdo\.yaml" cannot be read/],
   ["bad --set", ["config", "--set", "size"], {}, /--set: "size" is not key=value/],
   ["unknown variable", ["config"], { HSDO_SERVER_WIEGHT_MAX: "3" }, /HSDO_SERVER_WIEGHT_MAX: "3" is not a known variable/],
