@@ -126,6 +126,8 @@ for (const outage of ["black hole", "SIGSTOP"] as Outage[]) {
     await waitFor("HAProxy restored from the cache", async () => (await live(haproxy)) === expected, { timeoutMs: 30_000 }).catch((e: Error) =>
       assert.fail(`${e.message}\n${second.output().slice(-3000)}`),
     );
+    // HAProxy can hold the state a moment before the client's log line about it is read from its pipe.
+    await waitFor("the apply logged", () => events(second).some((e) => e.msg === "applied changes to HAProxy"), { timeoutMs: 5_000 }).catch(() => undefined);
     const log = events(second);
     const up = log.find((e) => e.msg === "HAProxy ready");
     const restored = log.find((e) => e.msg === "applied changes to HAProxy");
