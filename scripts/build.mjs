@@ -42,6 +42,7 @@ const readJson = (p) => JSON.parse(readFileSync(join(root, p), "utf8"));
 export const CONF_FILES = [
   "conf/hsdo.yaml",
   "conf/haproxy.cfg",
+  "conf/targets.yaml",
   "conf/grafana-dashboard.json",
   "conf/prometheus/alerts.yaml",
   "conf/systemd/hsdo-server.service",

@@ -3,7 +3,7 @@
 // process, as a leader would), and the client run through the real command.
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DescribeTableCommand, PutItemCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
@@ -136,7 +136,7 @@ function events(proc: Proc): Record<string, unknown>[] {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-test("start-up checks: a missing backend, a too small server-template, a wrong socket exit 2 with what to fix", async (t) => {
+test("start-up checks: a missing backend, a too small server-template, a path that is not a socket exit 2 with what to fix; a missing socket fails --once with exit 1", async (t) => {
   // A published pool, so nothing but HAProxy's side is wrong.
   const bed = await testbed(t, [templateBackend(BACKEND, PREFIX, SIZE), templateBackend("small", "small", 4)].join("\n"));
   const pub = await startPublisher(t, bed.db);
@@ -144,13 +144,16 @@ test("start-up checks: a missing backend, a too small server-template, a wrong s
   const before = await view(bed.haproxy);
 
   const socket = join(bed.cache, "no-such-dir", "admin.sock");
-  const [missing, small, wrong] = await Promise.all([
+  const notSocket = join(bed.cache, "a-file");
+  writeFileSync(notSocket, "");
+  const [missing, small, wrong, file] = await Promise.all([
     runHsdo(["--client", "--once"], clientEnv(bed, { CLIENT_HAPROXY_BACKEND_NAME: "nope", CLIENT_HAPROXY_BACKEND_BASE_NAME: "nope" })),
     runHsdo(
       ["--client", "--once"],
       clientEnv(bed, { CLIENT_HAPROXY_BACKEND_NAME: "small", CLIENT_HAPROXY_BACKEND_BASE_NAME: "small", HAPROXY_BACKEND_SERVERS_LIST_SIZE: "10" }),
     ),
     runHsdo(["--client", "--once"], clientEnv(bed, { CLIENT_HAPROXY_SOCKET_PATH: socket })),
+    runHsdo(["--client", "--once"], clientEnv(bed, { CLIENT_HAPROXY_SOCKET_PATH: notSocket })),
   ]);
 
   assert.equal(missing.code, 2, missing.stderr);
@@ -163,12 +166,56 @@ test("start-up checks: a missing backend, a too small server-template, a wrong s
   assert.match(small.stderr, /server-template small 1-10 hsdo-parked\.invalid:1 init-addr last,127\.0\.0\.2 disabled check/);
   assertNoStack(small.stderr);
 
-  assert.equal(wrong.code, 2, wrong.stderr);
+  // No socket yet is HAProxy not started (a long-running client waits for it): a runtime failure, not the operator's.
+  assert.equal(wrong.code, 1, wrong.stderr);
   assert.ok(wrong.stderr.includes(socket), `the message names the socket path:\n${wrong.stderr}`);
   assert.match(wrong.stderr, /client\.socket/);
+  assert.match(wrong.stderr, /is not answering: socket .* does not exist/);
   assertNoStack(wrong.stderr);
 
+  assert.equal(file.code, 2, file.stderr);
+  assert.match(file.stderr, new RegExp(`client\\.socket\\) cannot be used: ${notSocket.replace(/[.]/g, "\\.")} is a regular file, not a socket`));
+  assertNoStack(file.stderr);
+
   assert.deepEqual(await view(bed.haproxy), before, "a client that failed its checks sent nothing");
+});
+
+test("a long-running client started before HAProxy's socket exists waits, logging every few seconds, then applies once it appears", async (t) => {
+  const bed = await testbed(t);
+  const pub = await startPublisher(t, bed.db);
+  await pub.publish([ready(1, 1)]);
+  const dir = mkdtempSync(join(tmpdir(), "hsdo-late-socket-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const late = join(dir, "admin.sock");
+  const client = await startClient(t, bed, "client", { CLIENT_HAPROXY_SOCKET_PATH: late });
+  const fail = () => `client:\n${client.proc.output().slice(-4000)}`;
+  await waitFor("a waiting line", () => events(client.proc).some((e) => e.msg === "waiting for HAProxy's Runtime API"), { timeoutMs: 10_000 }).catch((e: Error) =>
+    assert.fail(`${e.message}\n${fail()}`),
+  );
+  const first = events(client.proc).find((e) => e.msg === "waiting for HAProxy's Runtime API")!;
+  assert.equal(first.socket, late);
+  assert.equal(first.level, "warn");
+  assert.match(String(first.error), /does not exist/);
+  assert.ok(client.proc.running(), "still running");
+  assert.equal((await client.get("/readyz")).status, 503, "not ready while HAProxy is away");
+  // Nothing has happened yet, and every labelled counter is there at 0 for its known labels.
+  const text = (await client.get("/metrics")).body;
+  for (const line of [
+    `hsdo_runtime_api_commands_total{backend="${BACKEND}",outcome="ok"} 0`,
+    `hsdo_runtime_api_commands_total{backend="${BACKEND}",outcome="failed"} 0`,
+    `hsdo_drift_corrections_total{backend="${BACKEND}"} 0`,
+    'hsdo_tick_errors_total{role="client"} 0',
+    'hsdo_runtime_api_errors_total{kind="exchange"} 0',
+    "hsdo_haproxy_new_process_total 0",
+  ]) {
+    assert.ok(text.split("\n").includes(line), `${line} in /metrics:\n${text}`);
+  }
+  // HAProxy "starts": its socket appears at the configured path.
+  symlinkSync(bed.haproxy.socket, late);
+  await waitFor("the snapshot applied", async () => (await live(bed.haproxy))[`${PREFIX}1`] === `10.0.0.1:${PORT}/5`, { timeoutMs: 15_000 }).catch((e: Error) =>
+    assert.fail(`${e.message}\n${fail()}`),
+  );
+  assert.ok(events(client.proc).some((e) => e.msg === "HAProxy's Runtime API answers"), fail());
 });
 
 test("fail static: dynalite stops, HAProxy keeps its state, /readyz stays 200 and warns after the age limit (strict turns 503); updates resume when it is back", async (t) => {
@@ -469,7 +516,7 @@ test("a new HAProxy process (restart) is noticed between ticks and reconciled at
   const pub = await startPublisher(t, bed.db);
   await pub.publish([ready(1, 1), ready(2, 2, 7)]);
   // A long interval: the restore must come from the process watch, not from the next tick.
-  const client = await startClient(t, bed, "client", { INTERVAL: "6s" });
+  const client = await startClient(t, bed, "client", { INTERVAL: "6s", HSDO_CLIENT_MAX_SNAPSHOT_AGE: "1m" });
   const expected = { [`${PREFIX}1`]: `10.0.0.1:${PORT}/5`, [`${PREFIX}2`]: `10.0.0.2:${PORT}/7` };
   await waitFor("the snapshot applied", async () => JSON.stringify(await live(bed.haproxy)) === JSON.stringify(expected), { timeoutMs: 30_000 }).catch((e: Error) =>
     assert.fail(`${e.message}\n${client.proc.output().slice(-3000)}`),

@@ -148,8 +148,20 @@ for (const role of ["server", "client"] as const) {
       PrivateDevices: "yes",
       RestrictSUIDSGID: "yes",
       CapabilityBoundingSet: "",
+      ProtectProc: "invisible",
+      ProcSubset: "pid",
+      PrivateMounts: "yes",
+      RemoveIPC: "yes",
+      SystemCallErrorNumber: "EPERM",
     };
     for (const [k, v] of Object.entries(hardening)) assert.equal(one(unit, "Service", k), v, `${k}=${v}`);
+    // Exit 2 is for the operator to fix (hsdo's reportError): systemd must not restart into it forever.
+    assert.deepEqual(words(one(unit, "Service", "RestartPreventExitStatus")), ["2"]);
+    const filters = values(unit, "Service", "SystemCallFilter");
+    assert.equal(filters[0], "@system-service", "an allow list of an ordinary service's system calls first");
+    const denied = filters.slice(1).flatMap((f) => (f.startsWith("~") ? words(f.slice(1)) : assert.fail(`${f} is a deny list`)));
+    assert.ok(denied.includes("@privileged") && denied.includes("@debug"), `denied: ${denied.join(" ")}`);
+    assert.ok(!denied.includes("@resources"), "Node raises its RLIMIT_NOFILE at start (setrlimit is in @resources)");
     assert.deepEqual(words(one(unit, "Service", "RestrictAddressFamilies")).sort(), ["AF_INET", "AF_INET6", "AF_UNIX"]);
     assert.equal(values(unit, "Service", "MemoryDenyWriteExecute").length, 0, "V8's JIT needs writable executable memory");
     assert.equal(one(unit, "Install", "WantedBy"), "multi-user.target");

@@ -1,7 +1,7 @@
 import { after, before, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type AddressInfo } from "node:net";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DescribeTableCommand, ListTablesCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
@@ -133,7 +133,8 @@ test("a missing table: server, client, dry run and status exit 2 saying how to c
   const { env, table } = await bed(t, { create: false });
   writeTargets(env.HSDO_SERVER_STATIC_FILE!, ABC);
   const client = { CLIENT_HAPROXY_SOCKET_PATH: "/nonexistent/admin.sock", CLIENT_HAPROXY_BACKEND_NAME: "be" };
-  const commands = [["--server", "--once"], ["--server", "--once", "--dry-run"], ["--client", "--once"], ["status"]];
+  // The long-running client waits for its (missing) socket, but a missing table ends the wait: exit 2 all the same.
+  const commands = [["--server", "--once"], ["--server", "--once", "--dry-run"], ["--client", "--once"], ["--client"], ["status"]];
   const results = await Promise.all(commands.map((args) => runHsdo(args, { ...env, ...client }, { timeoutMs: 30_000 })));
   for (const [i, args] of commands.entries()) {
     const r = results[i]!;
@@ -177,6 +178,106 @@ test("SERVER_MODE=aws with the AWS endpoint unreachable: exit 1, the source erro
     written.map((i) => [i.slot, i.released]),
     [[-1, true]],
   );
+});
+
+test("no AWS credentials for a URL endpoint: one-shot commands exit 2 saying what to set; a long-running server logs a credentials problem", async (t) => {
+  const { env, table } = await bed(t);
+  writeTargets(env.HSDO_SERVER_STATIC_FILE!, ABC);
+  const home = mkdtempSync(join(tmpdir(), "hsdo-home-"));
+  t.after(() => rmSync(home, { recursive: true, force: true }));
+  // No keys, no profile, no instance metadata: the SDK's chain finds nothing.
+  const bare: Record<string, string> = { ...env, HOME: home, AWS_EC2_METADATA_DISABLED: "true" };
+  delete bare.AWS_ACCESS_KEY_ID;
+  delete bare.AWS_SECRET_ACCESS_KEY;
+  const commands = [["--server", "--once"], ["status"]];
+  const results = await Promise.all(commands.map((args) => runHsdo(args, bare, { timeoutMs: 30_000 })));
+  for (const [i, args] of commands.entries()) {
+    const r = results[i]!;
+    assert.equal(r.code, 2, `hsdo ${args.join(" ")}: ${r.stderr}`);
+    const lines = userErrors(r);
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0]!, new RegExp(`^hsdo: DynamoDB at ${dynalite.endpoint.replace(/[.]/g, "\\.")} \\(table ${table}\\): no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE`));
+    assert.match(lines[0]!, /a local endpoint \(DynamoDB Local, dynalite\) takes any/);
+  }
+  const http = await freePort();
+  const server = startHsdo("server-no-credentials", ["--server"], { ...bare, EXPORTER_PORT: String(http), HSDO_HTTP_HOST: "127.0.0.1" });
+  t.after(() => server.stop());
+  await waitFor("the credentials warning", () => /no AWS credentials/.test(server.output()), { timeoutMs: 20_000 }).catch((e: Error) =>
+    assert.fail(`${e.message}\n${server.output()}`),
+  );
+  assert.doesNotMatch(server.output(), /DynamoDB is not answering/, "not taken for an outage");
+  // A server that never published: its labelled counters are served at 0 all the same (dashboards, rate() alerts).
+  const text = await (await fetch(`http://127.0.0.1:${http}/metrics`)).text();
+  for (const line of [
+    'hsdo_source_errors_total{source="static"} 0',
+    'hsdo_publications_total{pool="default"} 0',
+    'hsdo_safety_valve_held_total{pool="default"} 0',
+    'hsdo_lifecycle_completions_total{outcome="ok"} 0',
+    'hsdo_lifecycle_completions_total{outcome="failed"} 0',
+  ]) {
+    assert.ok(text.split("\n").includes(line), `${line} in /metrics:\n${text}`);
+  }
+  assert.match(text, /^hsdo_tick_errors_total\{role="server"\} \d+$/m);
+});
+
+test("--log-level warn hides info events; SIGHUP re-reads logLevel from the file, is logged, and the server keeps running", async (t) => {
+  const { env, table } = await bed(t);
+  writeTargets(env.HSDO_SERVER_STATIC_FILE!, ABC);
+  const dir = mkdtempSync(join(tmpdir(), "hsdo-sighup-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, "hsdo.yaml");
+  writeFileSync(file, "logLevel: warn\n");
+  const server = startHsdo("server-sighup", ["--server", "--config", file], { ...env, EXPORTER_PORT: "0", INTERVAL: "300ms" });
+  t.after(() => server.stop());
+  await waitFor("a publication", async () => ((await readPool(db, table, "default"))?.head.generation ?? 0) >= 1, { timeoutMs: 20_000 }).catch((e: Error) =>
+    assert.fail(`${e.message}\n${server.output()}`),
+  );
+  assert.doesNotMatch(server.output(), /"level":"info"/, `no info event at warn:\n${server.output()}`);
+
+  writeFileSync(file, "logLevel: debug\n");
+  server.signal("SIGHUP");
+  await waitFor("the SIGHUP line", () => events(server.output()).find((e) => typeof e.msg === "string" && e.msg.startsWith("SIGHUP:")), { timeoutMs: 10_000 }).catch((e: Error) =>
+    assert.fail(`${e.message}\n${server.output()}`),
+  );
+  const hup = events(server.output()).find((e) => typeof e.msg === "string" && e.msg.startsWith("SIGHUP:"))!;
+  assert.equal(hup.logLevel, "debug");
+  assert.equal(hup.was, "warn");
+  assert.match(String(hup.msg), /log level only \(other changes need a restart\)/);
+  // Now a change of the targets is told at info again.
+  writeTargets(env.HSDO_SERVER_STATIC_FILE!, ABC.slice(0, 2));
+  await waitFor("an info event", () => /"level":"info"/.test(server.output()), { timeoutMs: 10_000 }).catch((e: Error) => assert.fail(`${e.message}\n${server.output()}`));
+  assert.ok(server.running(), "SIGHUP did not end the process");
+
+  // A file that no longer parses changes nothing and stops nothing.
+  writeFileSync(file, "logLevel: loud\n");
+  server.signal("SIGHUP");
+  await waitFor("the refusal", () => /SIGHUP: the configuration cannot be read; nothing changed/.test(server.output()), { timeoutMs: 10_000 });
+  assert.ok(server.running());
+
+  const flagged = await runHsdo(["--server", "--once", "--log-level", "error"], env);
+  assert.equal(flagged.code, 0, flagged.stderr);
+  assert.equal(flagged.stderr.trim(), "", "--log-level error: nothing below error is written");
+});
+
+test("`hsdo table create` refuses an in-memory embedded store (exit 2); an embedded port in use exits 2 naming dynamodb.embeddedPort", async (t) => {
+  const { env } = await bed(t, { create: false });
+  const memory = await runHsdo(["table", "create"], { ...env, HSDO_DYNAMODB_ENDPOINT: "embedded" });
+  assert.equal(memory.code, 2, memory.stderr);
+  const lines = userErrors(memory);
+  assert.equal(lines.length, 1, memory.stderr);
+  assert.match(lines[0]!, /^hsdo: table create: dynamodb\.endpoint is embedded without dynamodb\.embeddedPath, an in-memory store that keeps nothing/);
+  assert.match(lines[0]!, /set dynamodb\.embeddedPath to a directory/);
+  assert.doesNotMatch(memory.stdout, /already exists|created/, "no table is reported");
+
+  const held = createServer();
+  await new Promise<void>((resolve) => held.listen(0, "127.0.0.1", resolve));
+  t.after(() => new Promise<void>((resolve) => held.close(() => resolve())));
+  const port = (held.address() as AddressInfo).port;
+  const busy = await runHsdo(["status"], { ...env, HSDO_DYNAMODB_ENDPOINT: "embedded", HSDO_DYNAMODB_EMBEDDED_PORT: String(port) });
+  assert.equal(busy.code, 2, busy.stderr);
+  const busyLines = userErrors(busy);
+  assert.equal(busyLines.length, 1, busy.stderr);
+  assert.match(busyLines[0]!, new RegExp(`^hsdo: dynamodb\\.embeddedPort: ${port} cannot be listened on \\(.*EADDRINUSE.*\\): pick a free port, or 0 for any$`));
 });
 
 test("`hsdo table create` creates the table, then says it exists; both exit 0", async (t) => {

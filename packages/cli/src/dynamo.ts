@@ -33,10 +33,19 @@ export async function openDynamo(config: Config, log: Logger, observe?: Observe)
   let embedded: EmbeddedDynamo | undefined;
   let endpoint = config.dynamodb.endpoint;
   if (endpoint === "embedded") {
-    embedded = await startEmbeddedDynamo({
-      port: config.dynamodb.embeddedPort,
-      ...(config.dynamodb.embeddedPath ? { path: config.dynamodb.embeddedPath } : {}),
-    });
+    try {
+      embedded = await startEmbeddedDynamo({
+        port: config.dynamodb.embeddedPort,
+        ...(config.dynamodb.embeddedPath ? { path: config.dynamodb.embeddedPath } : {}),
+      });
+    } catch (err) {
+      // A port another process holds is the operator's to change, like any other bad value.
+      const code = (err as { cause?: NodeJS.ErrnoException }).cause?.code;
+      if (code === "EADDRINUSE" || code === "EACCES") {
+        throw new ConfigError("dynamodb.embeddedPort", config.dynamodb.embeddedPort, `cannot be listened on (${errorMessage((err as { cause: Error }).cause)}): pick a free port, or 0 for any`);
+      }
+      throw err;
+    }
     endpoint = embedded.endpoint;
     log.info("embedded DynamoDB started", { endpoint, path: config.dynamodb.embeddedPath || "(memory)" });
   }
@@ -75,8 +84,25 @@ export async function openDynamo(config: Config, log: Logger, observe?: Observe)
   };
 }
 
-/** Any failure to use DynamoDB, as one line naming the endpoint and the table (no stack: the cause is the SDK's message). */
+/** The SDK found no credentials (its CredentialsProviderError, "Could not load credentials from any providers"). */
+export function isCredentialsError(err: unknown): boolean {
+  return err instanceof Error && (err.name === "CredentialsProviderError" || /Could not load credentials/i.test(err.message));
+}
+
+/** What to set when the SDK has no credentials: a local endpoint needs them too, any will do. */
+export const CREDENTIALS_HINT =
+  "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run with an instance role; " +
+  "a local endpoint (DynamoDB Local, dynalite) takes any, e.g. AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local";
+
+/**
+ * Any failure to use DynamoDB, as one line naming the endpoint and the table
+ * (no stack: the cause is the SDK's message). Missing credentials need the
+ * operator: a PreflightError (exit 2) saying what to set.
+ */
 export function dynamoFailure(handle: Pick<DynamoHandle, "endpoint" | "table">, err: unknown): HsdoError {
+  if (isCredentialsError(err)) {
+    return new PreflightError(`DynamoDB at ${handle.endpoint} (table ${handle.table}): ${CREDENTIALS_HINT} (${errorMessage(err)})`, { cause: err });
+  }
   return new HsdoError(`DynamoDB at ${handle.endpoint} (table ${handle.table}): ${errorMessage(err)}`, { cause: err });
 }
 
@@ -115,7 +141,12 @@ export async function checkDynamoTable(handle: DynamoHandle, options: TableCheck
     }
     const failure = dynamoFailure(handle, err);
     if (options.mustReach) throw failure;
-    options.log.warn("DynamoDB is not answering; starting anyway and retrying every tick", { endpoint: handle.endpoint, error: errorMessage(err) });
+    // An instance role may still be on its way: a long-running process keeps trying, but says what is missing.
+    if (isCredentialsError(err)) {
+      options.log.warn(`DynamoDB cannot be called: ${CREDENTIALS_HINT}; starting anyway and retrying every tick`, { endpoint: handle.endpoint, error: errorMessage(err) });
+    } else {
+      options.log.warn("DynamoDB is not answering; starting anyway and retrying every tick", { endpoint: handle.endpoint, error: errorMessage(err) });
+    }
     return false;
   }
 }

@@ -6,6 +6,7 @@ export interface ConfigFlags {
   /** HSDO's env.yaml (default: conf/env.yaml when it exists). */
   hsdoEnv?: string;
   debug?: boolean;
+  "log-level"?: string;
   pool?: string;
   set?: string[];
 }
@@ -31,6 +32,8 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
   const hsdoEnv = envName !== undefined ? readNamed("--hsdo-env", envName, cwd) : undefined;
   const overrides: { path: string; value: string; flag: string }[] = [];
   if (flags.debug) overrides.push({ path: "debug", value: "true", flag: "--debug" });
+  const level = flags["log-level"];
+  if (level !== undefined) overrides.push({ path: "logLevel", value: level, flag: "--log-level" });
   if (flags.pool !== undefined) overrides.push({ path: "pool", value: flags.pool, flag: "--pool" });
   for (const item of flags.set ?? []) {
     const eq = item.indexOf("=");

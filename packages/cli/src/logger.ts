@@ -10,8 +10,21 @@ export type Level = "debug" | "info" | "warn" | "error";
 
 const RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
+export const LEVELS: readonly Level[] = ["debug", "info", "warn", "error"];
+
+/** The level a configuration asks for: `debug: true` (DEBUG, --debug) wins, else `logLevel` (--log-level). */
+export function levelOf(config: { debug: boolean; logLevel: Level }): Level {
+  return config.debug ? "debug" : config.logLevel;
+}
+
+/** The level a logger and all its children share, changed at run time by SIGHUP. */
+export interface LevelControl {
+  level: Level;
+}
+
 export interface LoggerOptions {
-  debug: boolean;
+  /** A level, or a shared control whose level can change while the process runs. */
+  level: Level | LevelControl;
   json?: boolean;
   write?: (line: string) => void;
   now?: () => number;
@@ -27,9 +40,10 @@ export function createLogger(opts: LoggerOptions, base: Fields = {}): Logger {
   const json = opts.json ?? !process.stderr.isTTY;
   const write = opts.write ?? ((line: string) => process.stderr.write(`${line}\n`));
   const now = opts.now ?? Date.now;
-  const min = opts.debug ? RANK.debug : RANK.info;
+  const control: LevelControl = typeof opts.level === "string" ? { level: opts.level } : opts.level;
+  const shared = { ...opts, level: control };
   const emit = (level: Level, msg: string, fields?: Fields) => {
-    if (RANK[level] < min) return;
+    if (RANK[level] < RANK[control.level]) return;
     const all = { ...base, ...fields };
     for (const [k, v] of Object.entries(all)) if (v instanceof Error) all[k] = v.message;
     const time = new Date(now()).toISOString();
@@ -47,7 +61,9 @@ export function createLogger(opts: LoggerOptions, base: Fields = {}): Logger {
     info: (m, f) => emit("info", m, f),
     warn: (m, f) => emit("warn", m, f),
     error: (m, f) => emit("error", m, f),
-    child: (fields) => createLogger(opts, { ...base, ...fields }),
-    debugEnabled: opts.debug,
+    child: (fields) => createLogger(shared, { ...base, ...fields }),
+    get debugEnabled() {
+      return control.level === "debug";
+    },
   };
 }

@@ -12,6 +12,7 @@ function common(y: Argv): Argv<CommonArgs> {
     .option("config", { type: "string", describe: "YAML configuration file (default: conf/hsdo.yaml when it exists)" })
     .option("hsdo-env", { type: "string", describe: "HSDO's env.yaml, layered below --config (default: conf/env.yaml when it exists)" })
     .option("debug", { alias: "d", type: "boolean", describe: "log debug events (also DEBUG=true)" })
+    .option("log-level", { type: "string", describe: "least severe events logged: debug, info, warn or error (also logLevel, HSDO_LOG_LEVEL)" })
     .option("dry-run", { type: "boolean", describe: "server: show what it would publish; client: show the commands, send none" })
     .option("once", { type: "boolean", describe: "run one tick, then exit" })
     .option("pool", { type: "string", describe: "pool to serve or read (also HSDO_POOL)" })

@@ -36,3 +36,27 @@ test("hsdo_server_weight: HSDO's gauge and labels on the server and the client, 
   recordClientTick(client, { pools: [], durationMs: 1, slots: [slot(1, "asg-a"), free] });
   assert.ok(!(await client.registry.metrics()).includes('hsdo_server_weight{id="2"'));
 });
+
+test("the server's and client's labelled counters are served at 0 for their known labels before any event", async () => {
+  const metrics = new Metrics({ processMetrics: false });
+  metrics.initServer({ pool: "vod", source: "aws" });
+  metrics.initClient({ backends: ["origin-dedicated", "origin-fallback"] });
+  const text = await metrics.registry.metrics();
+  const zero = [
+    'hsdo_source_errors_total{source="aws"} 0',
+    'hsdo_tick_errors_total{role="server"} 0',
+    'hsdo_tick_errors_total{role="client"} 0',
+    'hsdo_safety_valve_held_total{pool="vod"} 0',
+    'hsdo_publications_total{pool="vod"} 0',
+    'hsdo_lifecycle_completions_total{outcome="ok"} 0',
+    'hsdo_lifecycle_completions_total{outcome="failed"} 0',
+    'hsdo_runtime_api_errors_total{kind="exchange"} 0',
+    'hsdo_haproxy_new_process_total 0',
+    ...["origin-dedicated", "origin-fallback"].flatMap((backend) => [
+      `hsdo_runtime_api_commands_total{backend="${backend}",outcome="ok"} 0`,
+      `hsdo_runtime_api_commands_total{backend="${backend}",outcome="failed"} 0`,
+      `hsdo_drift_corrections_total{backend="${backend}"} 0`,
+    ]),
+  ];
+  for (const line of zero) assert.ok(text.split("\n").includes(line), `${line} in:\n${text}`);
+});

@@ -2,6 +2,11 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import { buildInfo } from "./build-info.ts";
 import { OPERATIONS, OUTCOMES } from "@hsdo/store";
 
+/** Label values the recorders use (recorders.ts, run.ts): the counters start at 0 for each. */
+export const LIFECYCLE_OUTCOMES = ["ok", "failed"] as const;
+export const COMMAND_OUTCOMES = ["ok", "failed"] as const;
+export const RUNTIME_ERROR_KINDS = ["exchange"] as const;
+
 /**
  * Every metric (README "Metrics") in one registry built by the composition root
  * and handed to the server and client loops (no global registry).
@@ -110,6 +115,29 @@ export class Metrics {
       for (const outcome of OUTCOMES) this.dynamoRequests.inc({ operation, outcome }, 0);
       this.dynamoCapacity.inc({ operation }, 0);
     }
+  }
+
+  /**
+   * The server's labelled counters at 0 for every label it knows at start
+   * (its pool, its source, both outcomes), so a dashboard shows 0 rather than
+   * nothing and a rate() alert sees the first event, not only the second.
+   */
+  initServer(known: { pool: string; source: string }): void {
+    this.sourceErrors.inc({ source: known.source }, 0);
+    this.tickErrors.inc({ role: "server" }, 0);
+    this.valveHeld.inc({ pool: known.pool }, 0);
+    this.publications.inc({ pool: known.pool }, 0);
+    for (const outcome of LIFECYCLE_OUTCOMES) this.lifecycleCompletions.inc({ outcome }, 0);
+  }
+
+  /** The client's labelled counters at 0: every configured backend, both outcomes, and each kind of failure. */
+  initClient(known: { backends: readonly string[] }): void {
+    for (const backend of known.backends) {
+      for (const outcome of COMMAND_OUTCOMES) this.runtimeCommands.inc({ backend, outcome }, 0);
+      this.driftCorrections.inc({ backend }, 0);
+    }
+    this.tickErrors.inc({ role: "client" }, 0);
+    for (const kind of RUNTIME_ERROR_KINDS) this.runtimeErrors.inc({ kind }, 0);
   }
 
   /** The store's observe hook: counts requests, failed conditions and consumed capacity. */

@@ -8,7 +8,11 @@ export function buildSource(config: Config, log: Logger): TargetSource {
   switch (mode) {
     case "aws":
       // AWS_REGION (the SDK's own) wins over `region` (HSDO's AWS_DEFAULT_REGION), as documented.
-      return new AwsSource(config.server.aws, createAwsClients(!process.env.AWS_REGION && config.region ? { region: config.region } : {}));
+      // Waits between the SDK's attempts stay within one interval.
+      return new AwsSource(
+        config.server.aws,
+        createAwsClients({ maxBackoffMs: config.intervalMs, ...(!process.env.AWS_REGION && config.region ? { region: config.region } : {}) }),
+      );
     case "consul":
       return new ConsulSource(config.server.consul);
     case "static":

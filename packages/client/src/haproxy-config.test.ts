@@ -36,7 +36,7 @@ test("haproxyConfigLines prints every backend, hashing suggestions and the fallb
     "backend be_api",
     "    server-template api 1-10 hsdo-parked.invalid:1 init-addr last,127.0.0.2 disabled check",
   ]);
-  assert.match(text, /^# {4} stats socket \/run\/haproxy\/admin\.sock mode 660 level admin$/m);
+  assert.match(text, /^# {4} stats socket \/run\/haproxy\/admin\.sock mode 660 level admin group haproxy$/m);
   assert.doesNotMatch(text, /server-state-file/, "no state file configured: no line for one");
   const withState = haproxyConfigLines({ ...config, client: { ...config.client, serverStateFile: "/var/lib/hsdo/haproxy-server-state" } });
   assert.match(withState, /^# {5}server-state-file \/var\/lib\/hsdo\/haproxy-server-state$/m);

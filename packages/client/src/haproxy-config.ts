@@ -75,7 +75,7 @@ export function haproxyConfigLines(config: HaproxyConfigInput): string {
     `# Each backend holds ${size} template servers parked at ${PLACEHOLDER_ADDR}:${PLACEHOLDER_PORT} (nothing answers there) and disabled;`,
     "# hsdo sets their address, weight and state through the Runtime API, without reloads.",
     "# The global section needs the socket hsdo talks to, at level admin:",
-    `#     stats socket ${config.client.socket || "/run/haproxy/admin.sock"} mode 660 level admin`,
+    `#     stats socket ${config.client.socket || "/run/haproxy/admin.sock"} mode 660 level admin group haproxy`,
     ...(stateFile
       ? [
           "# and the server-state file hsdo rewrites after every apply, so that a reload or a",

@@ -41,7 +41,7 @@ export {
   staticAlgorithmFix,
 } from "./reconcile.ts";
 export { saveSnapshot, loadSnapshot, cacheFile, type CacheLoad } from "./cache.ts";
-export { preflight, type PreflightOptions, type PreflightReport } from "./preflight.ts";
+export { preflight, preflightWhenUp, HaproxyAbsentError, type PreflightOptions, type PreflightReport, type WaitOptions } from "./preflight.ts";
 export { haproxyConfigLines, parseHaproxyVersion, templateLine, PLACEHOLDER_ADDR, type HaproxyConfigInput } from "./haproxy-config.ts";
 export { readAvailabilityZone, IMDS_BASE_URL, type ImdsOptions } from "./imds.ts";
 export { ClientAgent, type ClientAgentOptions, type ClientTickResult, type PoolStatus, type SnapshotPoller } from "./agent.ts";

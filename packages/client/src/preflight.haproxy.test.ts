@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PreflightError } from "@hsdo/core";
 import { startHaproxy, templateBackend, haproxyVersion, backendOf } from "@hsdo/testkit";
-import { preflight } from "./preflight.ts";
+import { HaproxyAbsentError, preflight } from "./preflight.ts";
 import { RuntimeApi } from "./runtime-api.ts";
 
 const body = [
@@ -73,15 +73,26 @@ test("preflight lists every missing backend and server with the line that fixes 
   );
 });
 
-test("preflight names a wrong socket path and what to check", async (t) => {
+test("preflight names a missing socket path and what to check (HAProxy absent: not an operator error), and a path that is not a socket (one)", async (t) => {
   const haproxy = await startHaproxy({ body });
   t.after(() => haproxy.stop());
   const wrong = join(haproxy.dir, "haproxy.sock");
   await assert.rejects(preflight(new RuntimeApi({ socket: wrong }), { size: 1, backends: [] }), (err: unknown) => {
+    // Waited for by a long-running client (preflightWhenUp), exit 1 for --once.
+    assert.ok(err instanceof HaproxyAbsentError);
+    assert.ok(!(err instanceof PreflightError));
+    assert.equal(
+      err.message,
+      `HAProxy's Runtime API (client.socket) is not answering: socket ${wrong} does not exist: is HAProxy running with \`stats socket ${wrong} level admin\` in its global section?`,
+    );
+    return true;
+  });
+  // Linux answers ECONNREFUSED for a directory as for a stale socket: preflight tells them apart.
+  await assert.rejects(preflight(new RuntimeApi({ socket: haproxy.dir }), { size: 1, backends: [] }), (err: unknown) => {
     assert.ok(err instanceof PreflightError);
     assert.equal(
       err.message,
-      `HAProxy's Runtime API (client.socket) cannot be used: socket ${wrong} does not exist: is HAProxy running with \`stats socket ${wrong} level admin\` in its global section?`,
+      `HAProxy's Runtime API (client.socket) cannot be used: ${haproxy.dir} is a directory, not a socket: point client.socket at HAProxy's stats socket`,
     );
     return true;
   });

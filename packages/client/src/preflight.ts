@@ -1,8 +1,9 @@
-import { PreflightError, RuntimeApiError, errorMessage, isSafeName, isWeight, type BackendConfig } from "@hsdo/core";
+import { HsdoError, PreflightError, RuntimeApiError, errorMessage, isSafeName, isWeight, sleep, type BackendConfig, type Logger } from "@hsdo/core";
+import { statSync } from "node:fs";
 import { formatCommand } from "./commands.ts";
 import { templateLine } from "./haproxy-config.ts";
 import { STATIC_LB_REFUSAL } from "./reconcile.ts";
-import type { BatchAnswer, RuntimeSender } from "./runtime-api.ts";
+import { parseSocketAddress, type BatchAnswer, type RuntimeSender } from "./runtime-api.ts";
 import { parseServersState, type ActualServer } from "./servers-state.ts";
 
 export interface PreflightOptions {
@@ -43,7 +44,7 @@ export async function preflight(
   try {
     answers = await api.send(["show info", "show cli level", "show stat -1 2 -1", ...backends.map((b) => `show servers state ${b.name}`)]);
   } catch (err) {
-    throw unusable(err);
+    throw unusable(err, where);
   }
   const [info, level, stat, ...states] = answers;
   if (!info?.ok || !/^Name: HAProxy$/m.test(info.text)) {
@@ -144,7 +145,7 @@ export async function preflight(
     try {
       answers = await api.send(probes.flatMap((p) => probeLines(p)));
     } catch (err) {
-      throw unusable(err);
+      throw unusable(err, where);
     }
     probes.forEach((p, i) => {
       const [probe, restore] = [answers[2 * i], answers[2 * i + 1]];
@@ -190,9 +191,90 @@ function ranges(prefix: string, numbers: readonly number[]): string {
   return parts.join(", ");
 }
 
-function unusable(err: unknown): PreflightError {
+/**
+ * No socket file (ENOENT) or nothing listening (ECONNREFUSED): HAProxy is not
+ * started yet, or restarting. Not the operator's to fix (exit 1, not 2): a
+ * long-running client waits for it (preflightWhenUp).
+ */
+export class HaproxyAbsentError extends HsdoError {}
+
+/** Connection errors that mean "HAProxy is not there yet", not "this is the wrong thing". */
+const ABSENT_CODES = new Set(["ENOENT", "ECONNREFUSED"]);
+
+/** What is at a unix socket path that refused a connection, when it is not a socket ("a regular file", "a directory"). */
+function notASocket(socket: string): string | undefined {
+  let address;
+  try {
+    address = parseSocketAddress(socket);
+  } catch {
+    return undefined;
+  }
+  if (address.kind !== "unix") return undefined;
+  try {
+    const st = statSync(address.path);
+    if (st.isSocket()) return undefined;
+    return st.isDirectory() ? "a directory" : st.isFile() ? "a regular file" : "not a socket";
+  } catch {
+    return undefined;
+  }
+}
+
+function unusable(err: unknown, socket: string): HsdoError {
   const message = err instanceof RuntimeApiError ? err.message : errorMessage(err);
+  const cause = err instanceof RuntimeApiError ? err.cause : err;
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  // Linux refuses a unix connection to a path that is not a socket with ECONNREFUSED, as for a stale socket: tell them apart.
+  const what = code === "ECONNREFUSED" ? notASocket(socket) : undefined;
+  if (what !== undefined) {
+    return new PreflightError(`HAProxy's Runtime API (client.socket) cannot be used: ${socket} is ${what}, not a socket: point client.socket at HAProxy's stats socket`, {
+      cause: err,
+    });
+  }
+  if (code !== undefined && ABSENT_CODES.has(code)) {
+    return new HaproxyAbsentError(`HAProxy's Runtime API (client.socket) is not answering: ${message}`, { cause: err });
+  }
+  // A path that is not a socket, a socket hsdo may not open, an answer that is not HAProxy's: the operator's to fix.
   return new PreflightError(`HAProxy's Runtime API (client.socket) cannot be used: ${message}`, { cause: err });
+}
+
+export interface WaitOptions {
+  /** Stops the wait: then resolves undefined. */
+  signal: AbortSignal;
+  log: Logger;
+  socket: string;
+  /** Between two attempts (default 1 s). */
+  retryMs?: number;
+  /** Between two progress lines (default 5 s). */
+  logEveryMs?: number;
+  now?: () => number;
+}
+
+/**
+ * Runs the start-up checks until HAProxy's socket exists and answers: a
+ * client started before HAProxy (boot order, a restart of HAProxy) waits,
+ * with a progress line every few seconds, instead of exiting into a restart
+ * loop. Any other failure (HaproxyAbsentError aside) is thrown at once.
+ * Resolves undefined when `signal` aborts first.
+ */
+export async function preflightWhenUp<T>(check: () => Promise<T>, options: WaitOptions): Promise<T | undefined> {
+  const { signal, log, socket, retryMs = 1000, logEveryMs = 5000, now = Date.now } = options;
+  const started = now();
+  let logged: number | undefined;
+  for (;;) {
+    if (signal.aborted) return undefined;
+    try {
+      const result = await check();
+      if (logged !== undefined) log.info("HAProxy's Runtime API answers", { socket, waitedSeconds: Math.round((now() - started) / 1000) });
+      return result;
+    } catch (err) {
+      if (!(err instanceof HaproxyAbsentError)) throw err;
+      if (logged === undefined || now() - logged >= logEveryMs) {
+        logged = now();
+        log.warn("waiting for HAProxy's Runtime API", { socket, waitedSeconds: Math.round((now() - started) / 1000), error: err.message });
+      }
+    }
+    await sleep(retryMs, signal);
+  }
 }
 
 interface Probe {

@@ -11,7 +11,7 @@ import {
 } from "@hsdo/core";
 import { FencedWriter, LeaseKeeper, SlotReader, readLease, scanHsdoTable, type LeaseRecord, type LeaseTerm } from "@hsdo/store";
 import { loadConfig } from "../load-config.ts";
-import { createLogger } from "../logger.ts";
+import { createLogger, levelOf } from "../logger.ts";
 import { checkDynamoTable, dynamoFailure, openDynamo, type DynamoHandle } from "../dynamo.ts";
 import type { CommonArgs, Out } from "./common.ts";
 
@@ -30,7 +30,7 @@ export interface ImportHsdoArgs extends CommonArgs {
  */
 export async function importHsdoCommand(args: ImportHsdoArgs, out: Out): Promise<number> {
   const { config } = loadConfig(args);
-  const log = createLogger({ debug: config.debug });
+  const log = createLogger({ level: levelOf(config) });
   const source = args.table ?? "";
   if (source === "") throw new PreflightError("import-hsdo: --table names HSDO's DynamoDB table (DYNAMODB_TABLE_NAME of the HSDO deployment)");
   if (config.server.mode === "consul") {

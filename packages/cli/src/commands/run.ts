@@ -14,9 +14,9 @@ import {
 } from "@hsdo/core";
 import { FencedWriter, LeaseKeeper, SlotReader } from "@hsdo/store";
 import { Server } from "@hsdo/server";
-import { ClientAgent, Reconciler, RuntimeApi, checkPortOmissions, preflight, readAvailabilityZone } from "@hsdo/client";
+import { ClientAgent, Reconciler, RuntimeApi, checkPortOmissions, preflight, preflightWhenUp, readAvailabilityZone } from "@hsdo/client";
 import { loadConfig } from "../load-config.ts";
-import { createLogger } from "../logger.ts";
+import { createLogger, levelOf, type LevelControl } from "../logger.ts";
 import { Metrics } from "../metrics.ts";
 import { buildInfo } from "../build-info.ts";
 import { startHttp, type Readiness } from "../http.ts";
@@ -44,8 +44,11 @@ export async function runCommand(args: RunArgs, out: Out): Promise<number> {
   const config = resolved.config;
   const dryRun = Boolean(args["dry-run"] ?? args.dryRun);
   const once = Boolean(args.once);
-  const log = createLogger({ debug: config.debug });
+  const level: LevelControl = { level: levelOf(config) };
+  const log = createLogger({ level });
   const metrics = new Metrics();
+  if (args.server) metrics.initServer({ pool: config.pool, source: config.server.mode });
+  if (args.client) metrics.initClient({ backends: config.client.backends.map((b) => b.name) });
   const stop = new AbortController();
   const onSignal = (sig: string) => {
     log.info("stopping", { signal: sig });
@@ -53,6 +56,21 @@ export async function runCommand(args: RunArgs, out: Out): Promise<number> {
   };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
+  // SIGHUP (Node's default: exit without a word) re-reads the configuration for the log level only: every other
+  // key shapes clients, loops and HAProxy's backends built at start, so a change there needs a restart.
+  const onHangup = () => {
+    let next: ResolvedConfig;
+    try {
+      next = loadConfig(args);
+    } catch (err) {
+      log.warn("SIGHUP: the configuration cannot be read; nothing changed", { error: errorMessage(err) });
+      return;
+    }
+    const was = level.level;
+    level.level = levelOf(next.config);
+    log.warn("SIGHUP: configuration re-read for the log level only (other changes need a restart)", { logLevel: level.level, was });
+  };
+  process.on("SIGHUP", onHangup);
 
   const cleanup: (() => Promise<void> | void)[] = [];
   try {
@@ -92,7 +110,18 @@ export async function runCommand(args: RunArgs, out: Out): Promise<number> {
     // A long-running client does not wait on DynamoDB to start: it restores HAProxy from its cache first;
     // a missing table still stops it. A one-shot run needs the table anyway, and says first what is wrong with it.
     if (args.client && once) await tableCheck;
-    if (args.client) client = await buildClient(config, dynamo, metrics, log.child({ role: "client" }), dryRun, out);
+    if (args.client) {
+      // A missing table (exit 2) ends a wait for HAProxy's socket too: it needs the operator either way.
+      const tableFailed = new AbortController();
+      tableCheck.catch(() => tableFailed.abort());
+      const signal = AbortSignal.any([stop.signal, tableFailed.signal]);
+      client = await buildClient(config, dynamo, metrics, log.child({ role: "client" }), dryRun, out, { once, signal });
+      if (!client) {
+        if (tableFailed.signal.aborted) await tableCheck;
+        // Stopped while waiting for HAProxy's socket: nothing was started, nothing to report.
+        return 0;
+      }
+    }
 
     if (once) {
       let code = 0;
@@ -142,6 +171,7 @@ export async function runCommand(args: RunArgs, out: Out): Promise<number> {
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    process.off("SIGHUP", onHangup);
     for (const fn of cleanup.reverse()) {
       try {
         await fn();
@@ -240,10 +270,22 @@ async function buildServer(config: Config, dynamo: DynamoHandle, metrics: Metric
   };
 }
 
-async function buildClient(config: Config, dynamo: DynamoHandle, metrics: Metrics, log: Logger, dryRun: boolean, out: Out) {
+async function buildClient(
+  config: Config,
+  dynamo: DynamoHandle,
+  metrics: Metrics,
+  log: Logger,
+  dryRun: boolean,
+  out: Out,
+  run: { once: boolean; signal: AbortSignal },
+) {
   const api = new RuntimeApi({ socket: config.client.socket, timeoutMs: config.client.timeoutMs, batchBytes: config.client.batchBytes });
   // A dry run changes nothing, not even the weight probe it puts back at once.
-  const report = await preflight(api, { backends: config.client.backends, size: config.size, probeWeights: !dryRun });
+  const check = () => preflight(api, { backends: config.client.backends, size: config.size, probeWeights: !dryRun });
+  // A missing or refusing socket (HAProxy not started yet, restarting): a long-running client waits for it;
+  // a one-shot run fails (exit 1) saying so. A wrong path type, permissions or a missing backend still exit 2.
+  const report = run.once ? await check() : await preflightWhenUp(check, { signal: run.signal, log, socket: config.client.socket });
+  if (!report) return undefined;
   for (const w of report.warnings) log.warn("preflight", { warning: w });
   log.info("HAProxy ready", { version: report.version, socket: config.client.socket, backends: config.client.backends.map((b) => b.name) });
   let az = config.client.az;

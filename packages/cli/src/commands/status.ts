@@ -1,7 +1,7 @@
 import { HsdoError } from "@hsdo/core";
 import { readLease, SlotReader } from "@hsdo/store";
 import { loadConfig } from "../load-config.ts";
-import { createLogger } from "../logger.ts";
+import { createLogger, levelOf } from "../logger.ts";
 import { checkDynamoTable, dynamoFailure, openDynamo } from "../dynamo.ts";
 import { formatStatus } from "../status-format.ts";
 import type { CommonArgs, Out } from "./common.ts";
@@ -9,7 +9,7 @@ import type { CommonArgs, Out } from "./common.ts";
 /** `hsdo status`: the pool as the table holds it (consistent read), and who holds the lease. */
 export async function statusCommand(args: CommonArgs & { json?: boolean }, out: Out): Promise<number> {
   const { config } = loadConfig(args);
-  const log = createLogger({ debug: config.debug });
+  const log = createLogger({ level: levelOf(config) });
   const dynamo = await openDynamo(config, log);
   try {
     await checkDynamoTable(dynamo, { mustReach: true, log });

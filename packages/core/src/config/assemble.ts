@@ -22,6 +22,7 @@ export function assembleConfig(read: ReadValue): Config {
     size: read("size"),
     intervalMs: read("interval"),
     debug: read("debug"),
+    logLevel: read("logLevel"),
     allowLoopback: read("allowLoopback"),
     dynamodb: {
       table: read("dynamodb.table"),

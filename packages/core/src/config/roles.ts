@@ -1,3 +1,4 @@
+import { formatDuration } from "../duration.ts";
 import { ConfigError } from "../errors.ts";
 import type { ResolvedConfig } from "./load.ts";
 import { labelWithEnv } from "./provenance.ts";
@@ -37,6 +38,15 @@ export function checkClientConfig(resolved: ResolvedConfig): void {
   const { config, sources } = resolved;
   if (config.client.backends.length === 0) {
     throw new ConfigError("client.backends", [], "is empty (expected at least one HAProxy backend to drive)");
+  }
+  // A client that reads once an interval would call every snapshot stale between two reads, on a healthy table.
+  if (config.intervalMs > config.client.maxSnapshotAgeMs) {
+    throw new ConfigError(
+      labelWithEnv("interval", sources),
+      formatDuration(config.intervalMs),
+      `is above client.maxSnapshotAge (${formatDuration(config.client.maxSnapshotAgeMs)}): the client reads the table once an interval, ` +
+        "so every snapshot would be stale between two reads; lower the interval or raise client.maxSnapshotAge (HSDO_CLIENT_MAX_SNAPSHOT_AGE)",
+    );
   }
   const hasIdentity = config.client.groups.length > 0 || config.client.az !== "";
   for (const [i, b] of config.client.backends.entries()) {

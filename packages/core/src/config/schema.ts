@@ -78,6 +78,13 @@ export const SCHEMA = [
   }),
   key({ path: "debug", kind: "bool", default: false, legacy: ["DEBUG"], doc: "Log debug events." }),
   key({
+    path: "logLevel",
+    kind: "enum",
+    default: "info",
+    values: ["debug", "info", "warn", "error"],
+    doc: "Least severe events logged (`--log-level`); `debug: true` (DEBUG, --debug) means debug. SIGHUP re-reads it.",
+  }),
+  key({
     path: "allowLoopback",
     kind: "bool",
     default: false,

@@ -110,6 +110,8 @@ export interface Config {
   size: number;
   intervalMs: number;
   debug: boolean;
+  /** Least severe events logged; `debug` true means "debug" whatever this says. */
+  logLevel: "debug" | "info" | "warn" | "error";
   /**
    * Loopback targets are allowed (local setups, the demo, the tests): both
    * the server (targetProblems) and the client (desiredServers) refuse them

@@ -4,10 +4,9 @@ import { ManualClock, SourceError, type Target } from "@hsdo/core";
 import type { AwsSourceConfig } from "@hsdo/core";
 import { instanceId, startFakeAws, type FakeAws, type FakeInstanceInput } from "@hsdo/testkit";
 import { AwsSource, createAwsClients } from "./aws.ts";
-import { backoffPolicy } from "./retry.ts";
+import { BoundedBackoff, SdkRetryStrategy } from "./aws-retry.ts";
 
 const T0 = Date.UTC(2025, 5, 1);
-const fastRetry = backoffPolicy({ maxAttempts: 3, baseMs: 1, maxMs: 5 });
 
 function inst(n: number, patch: Partial<FakeInstanceInput> = {}): FakeInstanceInput {
   return { id: instanceId(n), ip: `10.0.0.${n}`, az: n % 2 ? "eu-west-1a" : "eu-west-1b", launchTime: T0 + n * 1000, ...patch };
@@ -24,7 +23,8 @@ async function bed(t: TestContext, config: Partial<AwsSourceConfig> = {}, option
   t.after(() => fake.stop());
   // The SDK resolves endpoints, region and credentials from the environment, as in production.
   Object.assign(process.env, fake.env());
-  const clients = createAwsClients(options.timeoutMs ? { requestTimeoutMs: options.timeoutMs } : {});
+  // The SDK's own retries (3 attempts by default), with waits of a few ms.
+  const clients = createAwsClients({ maxBackoffMs: 5, ...(options.timeoutMs ? { requestTimeoutMs: options.timeoutMs } : {}) });
   t.after(() => {
     clients.autoScaling.destroy();
     clients.ec2.destroy();
@@ -33,7 +33,7 @@ async function bed(t: TestContext, config: Partial<AwsSourceConfig> = {}, option
   const source = new AwsSource(
     { asgNames: ["web-a", "web-b"], lifecycleHook: "", ...config },
     clients,
-    { clock, retry: fastRetry, ...(options.batch ? { describeBatchSize: options.batch } : {}) },
+    { clock, ...(options.batch ? { describeBatchSize: options.batch } : {}) },
   );
   t.after(() => assert.deepEqual(fake.protocolErrors, [], "the SDK's requests were all well-formed"));
   return { fake, source, clock };
@@ -230,4 +230,41 @@ test("pollIntervalMs 0 asks at every call, as HSDO did; a failed listing is not 
   await source.list();
   await source.list();
   assert.equal(fake.count("DescribeAutoScalingGroups"), 2);
+});
+
+test("retries are the SDK's: AWS_MAX_ATTEMPTS sets the attempts, AWS_RETRY_MODE=adaptive picks the adaptive strategy", async (t) => {
+  process.env.AWS_MAX_ATTEMPTS = "5";
+  process.env.AWS_RETRY_MODE = "adaptive";
+  t.after(() => {
+    delete process.env.AWS_MAX_ATTEMPTS;
+    delete process.env.AWS_RETRY_MODE;
+  });
+  const fake = await startFakeAws();
+  t.after(() => fake.stop());
+  Object.assign(process.env, fake.env());
+  const clients = createAwsClients({ maxBackoffMs: 5 });
+  t.after(() => {
+    clients.autoScaling.destroy();
+    clients.ec2.destroy();
+  });
+  const source = new AwsSource({ asgNames: ["web-a"], lifecycleHook: "" }, clients, { clock: new ManualClock(T0) });
+  fake.setGroup("web-a", [inst(1)]);
+  fake.fail("DescribeAutoScalingGroups", "internal", 4);
+  assert.equal((await source.list()).length, 1, "the fifth attempt answers");
+  assert.equal(fake.count("DescribeAutoScalingGroups"), 5);
+  const strategy = (await clients.autoScaling.config.retryStrategy()) as SdkRetryStrategy;
+  assert.ok(strategy instanceof SdkRetryStrategy);
+  assert.equal(await strategy.mode(), "adaptive");
+  assert.equal(await strategy.maxAttempts(), 5);
+  fake.fail("DescribeAutoScalingGroups", "internal", 5);
+  await assert.rejects(source.list(), /DescribeAutoScalingGroups failed after 5 attempts: InternalFailure/);
+});
+
+test("the SDK's backoff, capped: full jitter below min(base * 2^retries, maxDelayMs)", () => {
+  const top = new BoundedBackoff(1000, () => 0.999999);
+  top.setDelayBase(100);
+  assert.deepEqual([0, 1, 2, 3, 4, 10].map((i) => top.computeNextBackoffDelay(i)), [99, 199, 399, 799, 999, 999]);
+  top.setDelayBase(500); // throttling
+  assert.equal(top.computeNextBackoffDelay(0), 499);
+  assert.equal(new BoundedBackoff(1000, () => 0).computeNextBackoffDelay(5), 0);
 });

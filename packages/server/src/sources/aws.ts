@@ -8,7 +8,7 @@ import { DescribeInstancesCommand, EC2Client, type Instance as Ec2Instance } fro
 import { ConfigError, SourceError, byLaunch, errorMessage, isIpLiteral, isSafeName, systemClock, type Clock, type Target } from "@hsdo/core";
 import type { AwsSourceConfig } from "@hsdo/core";
 import { classifyInstance, waitsForHook } from "./aws-classify.ts";
-import { RetryError, backoffPolicy, withRetry, type RetryPolicy } from "./retry.ts";
+import { SdkRetryStrategy } from "./aws-retry.ts";
 import type { TargetSource } from "./types.ts";
 
 export interface AwsClients {
@@ -18,24 +18,36 @@ export interface AwsClients {
 
 export interface AwsSourceOptions {
   clock?: Clock;
-  retry?: RetryPolicy;
   /** Instance ids per DescribeInstances request. */
   describeBatchSize?: number;
 }
 
+export interface AwsClientOptions {
+  region?: string;
+  requestTimeoutMs?: number;
+  /** Ceiling of one wait between two attempts (the server passes its interval). */
+  maxBackoffMs?: number;
+}
+
 /**
- * Clients whose endpoint, region and credentials come from the SDK's own
- * resolution (AWS_REGION, AWS_PROFILE, instance roles, AWS_ENDPOINT_URL_AUTO_SCALING,
- * AWS_ENDPOINT_URL_EC2). The SDK's own retries are off: AwsSource retries with
- * its policy, and two layers would multiply the attempts.
+ * Clients whose endpoint, region, credentials and retries come from the SDK's
+ * own resolution (AWS_REGION, AWS_PROFILE, instance roles,
+ * AWS_ENDPOINT_URL_AUTO_SCALING, AWS_ENDPOINT_URL_EC2, AWS_MAX_ATTEMPTS,
+ * AWS_RETRY_MODE): the SDK's retry strategies, with a backoff capped at
+ * `maxBackoffMs` (aws-retry.ts says why).
  */
-export function createAwsClients({ region, requestTimeoutMs = 10_000 }: { region?: string; requestTimeoutMs?: number } = {}): AwsClients {
+export function createAwsClients({ region, requestTimeoutMs = 10_000, maxBackoffMs = 5_000 }: AwsClientOptions = {}): AwsClients {
   const common = {
     ...(region ? { region } : {}),
-    maxAttempts: 1,
     requestHandler: { requestTimeout: requestTimeoutMs, throwOnRequestTimeout: true, connectionTimeout: Math.min(requestTimeoutMs, 3_000) },
   };
-  return { autoScaling: new AutoScalingClient(common), ec2: new EC2Client(common) };
+  const asgRetry = new SdkRetryStrategy(maxBackoffMs);
+  const ec2Retry = new SdkRetryStrategy(maxBackoffMs);
+  const autoScaling = new AutoScalingClient({ ...common, retryStrategy: asgRetry });
+  const ec2 = new EC2Client({ ...common, retryStrategy: ec2Retry });
+  asgRetry.resolveFrom(() => autoScaling.config);
+  ec2Retry.resolveFrom(() => ec2.config);
+  return { autoScaling, ec2 };
 }
 
 /** What EC2 says of an instance that never changes: asked once per instance id. */
@@ -69,7 +81,6 @@ export class AwsSource implements TargetSource {
   private readonly facts = new Map<string, InstanceFacts>();
   private readonly firstSeen = new Map<string, number>();
   private readonly clock: Clock;
-  private readonly retry: RetryPolicy;
   private readonly batchSize: number;
   private readonly groupNames: string[];
   /** The last successful listing and when it was made (monotonic ms). */
@@ -81,7 +92,6 @@ export class AwsSource implements TargetSource {
     options: AwsSourceOptions = {},
   ) {
     this.clock = options.clock ?? systemClock;
-    this.retry = options.retry ?? backoffPolicy();
     this.batchSize = Math.max(1, Math.min(1000, options.describeBatchSize ?? 1000));
     this.groupNames = [...new Set(config.asgNames)];
     // An empty name list would make DescribeAutoScalingGroups describe every group of the account.
@@ -236,15 +246,17 @@ export class AwsSource implements TargetSource {
     return target;
   }
 
-  /** One AWS call under the retry policy; its final failure becomes a SourceError naming the action. */
+  /**
+   * One AWS call (the SDK retries it: createAwsClients); its final failure
+   * becomes a SourceError naming the action and the attempts the SDK made.
+   */
   private async call<T>(action: string, send: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     try {
-      return await withRetry(send, this.retry, signal ? { signal } : {});
+      return await send();
     } catch (err) {
-      const last = err instanceof RetryError ? err.cause : err;
-      const attempts = err instanceof RetryError ? err.attempts : 1;
-      const reason = signal?.aborted ? "aborted" : `${errorCode(last)}${errorMessage(last)}`;
-      throw new SourceError(SOURCE, `${action} failed after ${attempts} attempt${attempts > 1 ? "s" : ""}: ${reason}`, { cause: last });
+      const attempts = sdkAttempts(err);
+      const reason = signal?.aborted ? "aborted" : `${errorCode(err)}${errorMessage(err)}`;
+      throw new SourceError(SOURCE, `${action} failed after ${attempts} attempt${attempts > 1 ? "s" : ""}: ${reason}`, { cause: err });
     }
   }
 
@@ -264,4 +276,10 @@ function isNotFound(err: unknown): boolean {
 function errorCode(err: unknown): string {
   const name = typeof err === "object" && err !== null ? (err as { name?: unknown }).name : undefined;
   return typeof name === "string" && name !== "Error" ? `${name}: ` : "";
+}
+
+/** The attempts the SDK made for a failed call (`$metadata.attempts`); 1 when it did not say (an abort, a local error). */
+function sdkAttempts(err: unknown): number {
+  const n = typeof err === "object" && err !== null ? (err as { $metadata?: { attempts?: unknown } }).$metadata?.attempts : undefined;
+  return typeof n === "number" && n >= 1 ? n : 1;
 }

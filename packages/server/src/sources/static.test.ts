@@ -115,3 +115,18 @@ test("a missing file is a SourceError naming it", async (t) => {
   t.after(() => source.close());
   await assert.rejects(source.list(), (err: unknown) => err instanceof SourceError && err.message.includes(file) && /ENOENT/.test(err.message));
 });
+
+test("conf/targets.yaml, the documented sample, parses: two ready targets and one draining, in file order", async () => {
+  const { readFile } = await import("node:fs/promises");
+  const text = await readFile(new URL("../../../../conf/targets.yaml", import.meta.url), "utf8");
+  const r = parseStaticTargets(text);
+  assert.ok(r.ok, JSON.stringify(r));
+  assert.deepEqual(
+    r.targets.map((x) => [x.id, x.addr, x.port, x.group, x.az, x.health]),
+    [
+      ["web-1", "10.0.0.1", 8080, "web", "eu-west-1a", "ready"],
+      ["web-2", "10.0.0.2", 8080, "web", "eu-west-1b", "ready"],
+      ["web-3", "10.0.0.3", 8080, "", "", "leaving"],
+    ],
+  );
+});
