@@ -41,6 +41,7 @@ import {
   waitFor,
   writeTargets,
   type Proc,
+  prng,
   type StaticTarget,
 } from "@hsdo/testkit";
 import { ensureHaproxy } from "./haproxy-preflight.mjs";
@@ -76,17 +77,6 @@ function record(name: string, samples: number[], unit: string, note = ""): numbe
   return m;
 }
 
-/** A small deterministic PRNG (mulberry32): every run churns the same way. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function target(n: number, launchedAt: number): Target {
   return { id: `i-${n.toString(16).padStart(17, "0")}`, addr: `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`, group: "asg-a", az: "eu-west-1a", launchedAt, health: "ready" };

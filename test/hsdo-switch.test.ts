@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { DeleteTableCommand } from "@aws-sdk/client-dynamodb";
 import { parseServersState } from "@hsdo/client";
 import { hsdoClientSettings, hsdoCommands, type HsdoItem } from "@hsdo/core";
-import { dynaliteWithTable, startHaproxy, templateBackend, type HaproxyHandle, runHsdo, startHsdo, createHsdoTable, hsdoEnabled, hsdoFree, hsdoItems, putHsdoItems, readPool, waitFor, instanceId, startFakeAws } from "@hsdo/testkit";
+import { dynaliteWithTable, startHaproxy, templateBackend, type HaproxyHandle, runHsdo, startHsdo, createHsdoTable, hsdoEnabled, hsdoFree, hsdoItems, putHsdoItems, readPool, waitFor, instanceId, startFakeAws, dynamoEnv } from "@hsdo/testkit";
 
 const SIZE = 8;
 const BACKEND = "be";
@@ -55,10 +55,7 @@ test("moving from HSDO, node by node: every HAProxy node has server k = HSDO's s
   const cache = mkdtempSync(join(tmpdir(), "hsdo-switch-"));
   t.after(() => rmSync(cache, { recursive: true, force: true }));
   const env: Record<string, string> = {
-    HSDO_DYNAMODB_ENDPOINT: dynalite.endpoint,
-    AWS_ACCESS_KEY_ID: "test",
-    AWS_SECRET_ACCESS_KEY: "test",
-    AWS_REGION: "us-east-1",
+    ...dynamoEnv(dynalite.endpoint),
     DYNAMODB_TABLE_NAME: TABLE,
     HAPROXY_BACKEND_SERVERS_LIST_SIZE: String(SIZE),
     SERVER_MODE: "aws",

@@ -14,7 +14,7 @@ import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { parseServersState } from "@hsdo/client";
 import type { Slot } from "@hsdo/core";
-import { dynaliteWithTable, startHaproxy, templateBackend, ROOT, cleanEnv, freePort, metricValue, startProc, startPublisher, waitFor } from "@hsdo/testkit";
+import { dynaliteWithTable, startHaproxy, templateBackend, ROOT, cleanEnv, freePort, metricValue, startProc, startPublisher, waitFor, dynamoEnv } from "@hsdo/testkit";
 
 const run = promisify(execFile);
 const VERSION = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
@@ -96,10 +96,7 @@ test("the tarball installs a working hsdo with production dependencies only: --v
   await pub.publish([ready(1, 1, 5), ready(2, 2, 3)]);
   const clientEnv = (extra: Record<string, string> = {}) =>
     hsdo.env({
-      HSDO_DYNAMODB_ENDPOINT: dynalite.endpoint,
-      AWS_ACCESS_KEY_ID: "test",
-      AWS_SECRET_ACCESS_KEY: "test",
-      AWS_REGION: "us-east-1",
+      ...dynamoEnv(dynalite.endpoint),
       DYNAMODB_TABLE_NAME: TABLE,
       HAPROXY_BACKEND_SERVERS_LIST_SIZE: String(SIZE),
       CLIENT_HAPROXY_SOCKET_PATH: haproxy.socket,

@@ -23,7 +23,7 @@ import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { parseServersState, templateLine, type ActualServer } from "@hsdo/client";
 import type { Slot, Snapshot } from "@hsdo/core";
-import { dynaliteWithTable, testDynamoClient, startHaproxy, type HaproxyHandle, startHsdo, readPool, waitFor, type Proc, startFakeAws, instanceId, type FakeAws, type FakeInstanceInput } from "@hsdo/testkit";
+import { dynaliteWithTable, testDynamoClient, startHaproxy, type HaproxyHandle, startHsdo, readPool, waitFor, type Proc, startFakeAws, instanceId, type FakeAws, type FakeInstanceInput, prng } from "@hsdo/testkit";
 
 const TABLE = "hsdo";
 const POOL = "default";
@@ -38,18 +38,6 @@ const LEASE_MS = 2500;
 const SOAK_MS = Number(process.env.HSDO_SOAK_MS ?? 60_000);
 const SEED = Number(process.env.HSDO_SOAK_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const STARTUP_MS = 60_000;
-
-/** mulberry32: a small seeded PRNG, so a failing schedule replays exactly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Node {
   name: string;

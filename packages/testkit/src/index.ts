@@ -17,3 +17,4 @@ export * from "./fakes/consul.ts";
 export * from "./env.ts";
 export * from "./relay.ts";
 export * from "./hsdo-table.ts";
+export * from "./random.ts";
